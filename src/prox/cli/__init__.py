@@ -19,7 +19,9 @@ _COMMAND_MODULES = [
     "execute_cmd",   # prox execute
     "render_cmd",    # prox render
     "refine_cmd",    # prox refine
-    "train_cmd",     # prox train builtin | lm
+    "train_cmd",     # prox train (sub-app)
+    "train_builtin_cmd",  # prox train builtin
+    "train_lm_cmd",  # prox train lm
     "eval_cmd",      # prox eval lines | docs
     "annotate_cmd",  # prox annotate
     "compare_cmd",   # prox compare
