@@ -1,0 +1,1 @@
+"""LM generation backends: batched rendered prompts in, generated texts out."""
