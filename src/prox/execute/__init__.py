@@ -1,0 +1,70 @@
+"""Execute a ProX program on a document: ``execute(text, program, stage=, mode=)``.
+
+Two modes:
+  * ``strict`` (default): programs parsed by `prox.parse` (literals may hold any
+    character), the paper's thresholds, documented edge cases; fast.
+  * ``reference``: byte-identical output to the ProX reference implementation, quirks
+    and error counts included; a reference exception becomes ``result.failed``.
+Both are pure functions of (text, program, options).
+"""
+from __future__ import annotations
+
+import sys
+import types
+
+from prox.execute.options import (
+    DEFAULT_OPTIONS,
+    DROP_RATIO,
+    KEEP_RATIO,
+    MAX_ERRORS,
+    MIN_WORDS,
+    ExecOptions,
+    ExecutionResult,
+)
+from prox.execute.reference import execute_reference
+from prox.execute.strict import execute_strict
+from prox.program import Program
+
+MODES = ("strict", "reference")
+STAGES = ("doc", "chunk")
+
+
+def execute(text: str, program: str | Program, *, stage: str = "chunk", mode: str = "strict",
+            options: ExecOptions | None = None) -> ExecutionResult:
+    """Run ``program`` on ``text``; never raises on any string text/program.
+
+    Raises ValueError/TypeError only for bad arguments (unknown stage or mode, non-str text).
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, not {type(text).__name__}")
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
+    opts = options if options is not None else DEFAULT_OPTIONS
+    if mode == "strict":
+        return execute_strict(text, program, stage, opts)
+    if mode == "reference":
+        return execute_reference(text, program, stage, opts)
+    raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+
+
+class _CallableModule(types.ModuleType):
+    # `prox.execute` is both this package and the function: once the package is imported,
+    # Python sets the attribute `prox.execute` to the module, so the module must be callable.
+    def __call__(self, text, program, **kwargs):
+        return execute(text, program, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+__all__ = [
+    "execute",
+    "ExecOptions",
+    "ExecutionResult",
+    "DEFAULT_OPTIONS",
+    "DROP_RATIO",
+    "KEEP_RATIO",
+    "MAX_ERRORS",
+    "MIN_WORDS",
+    "MODES",
+    "STAGES",
+]

@@ -1,0 +1,99 @@
+"""Executor options and result: named thresholds with their sources."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prox.parse import ParseLimits
+from prox.program import Operation, ProgramError, operation_to_dict
+
+# ProX `data_gen/tasks/apply_chunk_refining.py` CLI default `threshold_2=0.95`: a chunk
+# program that removes >= 95 % of the words drops the document.
+DROP_RATIO = 0.95
+# ProX `utils/chunk_utils.py` "ad-hoc rule integrated from the fineweb": <= 10 words left -> drop.
+MIN_WORDS = 10
+# ProX `apply_chunk_refining.py` CLI default `error_op=2`: a program with >= 2 errors is ignored.
+MAX_ERRORS = 2
+# ProX `apply_chunk_refining.py` CLI default `threshold_1=0.0` (minimum kept ratio to refine).
+KEEP_RATIO = 0.0
+# prox bound (not from the paper): a normalize may not grow the document past
+# max(GROWTH_FACTOR * original length, original length + GROWTH_SLACK_CHARS).
+GROWTH_FACTOR = 2.0
+GROWTH_SLACK_CHARS = 4_096
+
+
+@dataclass(frozen=True)
+class ExecOptions:
+    """Knobs of the executor. Defaults are the paper's (see the module constants)."""
+
+    drop_ratio: float = DROP_RATIO
+    min_words: int = MIN_WORDS
+    max_errors: int = MAX_ERRORS
+    keep_ratio: float = KEEP_RATIO
+    growth_factor: float = GROWTH_FACTOR
+    growth_slack_chars: int = GROWTH_SLACK_CHARS
+    limits: ParseLimits = field(default_factory=ParseLimits)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.drop_ratio <= 1.0:
+            raise ValueError(f"drop_ratio must be in [0, 1], got {self.drop_ratio}")
+        if self.min_words < 0:
+            raise ValueError(f"min_words must be >= 0, got {self.min_words}")
+        if self.max_errors < 1:
+            raise ValueError(f"max_errors must be >= 1, got {self.max_errors}")
+        if self.growth_factor < 1.0 or self.growth_slack_chars < 0:
+            raise ValueError("growth_factor must be >= 1 and growth_slack_chars >= 0")
+
+
+DEFAULT_OPTIONS = ExecOptions()
+
+
+@dataclass(slots=True)
+class ExecutionResult:
+    """What executing one program on one document produced.
+
+    Exactly one outcome: kept (``not dropped and failed is None``), dropped (with
+    ``drop_reason``) or failed (reference mode only: the exception the reference raised).
+    """
+
+    text: str  # refined text, "" when dropped or failed
+    dropped: bool = False
+    drop_reason: str | None = None  # "drop_doc" | "too_few_words" | "low_kept_ratio"
+    failed: str | None = None
+    program_ignored: bool = False  # too many errors -> original text returned
+    operations: list[Operation] = field(default_factory=list)  # operations applied
+    removed_ranges: list[tuple[int, int]] = field(default_factory=list)
+    normalizations: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[ProgramError] = field(default_factory=list)
+    stage: str = "chunk"
+    mode: str = "strict"
+    n_words_in: int = 0
+    n_words_out: int = 0
+    details: dict | None = None  # reference mode: the reference's internal values
+
+    @property
+    def outcome(self) -> str:
+        if self.failed is not None:
+            return "failed"
+        return "dropped" if self.dropped else "kept"
+
+    def summary(self) -> dict:
+        """JSON-able execution summary, written next to each output record."""
+        out = {
+            "stage": self.stage,
+            "mode": self.mode,
+            "outcome": self.outcome,
+            "drop_reason": self.drop_reason,
+            "program_ignored": self.program_ignored,
+            "n_errors": len(self.errors),
+            "errors": [e.to_dict() for e in self.errors],
+            "operations": [operation_to_dict(op) for op in self.operations],
+            "removed_ranges": [list(r) for r in self.removed_ranges],
+            "normalizations": [list(p) for p in self.normalizations],
+            "n_words_in": self.n_words_in,
+            "n_words_out": self.n_words_out,
+        }
+        if self.failed is not None:
+            out["failed"] = self.failed
+        if self.details is not None:
+            out["branch"] = self.details.get("branch")
+        return out

@@ -1,0 +1,149 @@
+"""Strict executor: the paper's semantics on properly parsed programs, tuned for speed.
+
+Chunk stage, in this order:
+1. the program is ignored (original text kept) if it has a fatal error or
+   ``>= max_errors`` errors (parse errors + execution errors below);
+2. every ``normalize`` is a global replace on the whole document, in program order,
+   before any removal (a replacement that would grow the document past the growth
+   bound is refused and counted as an error);
+3. ``remove_lines`` ranges (0-based, inclusive, as numbered in the prompt) are unioned;
+   a range starting past the last line is an error and dropped, one ending past it is
+   clipped and counted as an error (as the reference does);
+4. the document is dropped when ``<= (1 - drop_ratio)`` of its words remain
+   (``low_kept_ratio``) or when ``<= min_words`` words remain (``too_few_words``; also an
+   empty or whitespace-only document).
+
+Doc stage: ``drop_doc()`` drops (``drop_doc``); anything else keeps the document.
+"""
+from __future__ import annotations
+
+from prox.execute.options import DEFAULT_OPTIONS, ExecOptions, ExecutionResult
+from prox.parse import _stage_error, parse_program
+from prox.program import DropDoc, Normalize, Program, ProgramError, RemoveLines
+
+
+def _checked(program: str | Program, stage: str, options: ExecOptions) -> Program:
+    if isinstance(program, str):
+        return parse_program(program, stage, limits=options.limits)
+    if not isinstance(program, Program):
+        raise TypeError(f"program must be str or Program, not {type(program).__name__}")
+    # A Program built elsewhere: refuse operations that do not belong to this stage.
+    ops, lines, errors = [], [], list(program.errors)
+    for i, op in enumerate(program.operations):
+        line = program.lines[i] if i < len(program.lines) else 0
+        reason = _stage_error(op, stage)
+        if reason:
+            errors.append(ProgramError(line, reason))
+        else:
+            ops.append(op)
+            lines.append(line)
+    return Program(ops, errors, lines)
+
+
+def execute_doc(text: str, program: str | Program, options: ExecOptions = DEFAULT_OPTIONS) -> ExecutionResult:
+    prog = _checked(program, "doc", options)
+    errors = prog.errors
+    n_words = len(text.split())
+    ignored = prog.fatal or len(errors) >= options.max_errors
+    if not ignored:
+        for op in prog.operations:
+            if type(op) is DropDoc:
+                return ExecutionResult("", True, "drop_doc", None, False, list(prog.operations),
+                                       errors=errors, stage="doc", mode="strict", n_words_in=n_words)
+    return ExecutionResult(text, False, None, None, ignored, [] if ignored else list(prog.operations),
+                           errors=errors, stage="doc", mode="strict",
+                           n_words_in=n_words, n_words_out=n_words)
+
+
+def execute_chunk(text: str, program: str | Program, options: ExecOptions = DEFAULT_OPTIONS) -> ExecutionResult:
+    prog = _checked(program, "chunk", options)
+    ops = prog.operations
+    errors = list(prog.errors)
+    max_errors = options.max_errors
+    ignored = prog.fatal or len(errors) >= max_errors
+    out = text
+    applied: list = []
+    norms: list[tuple[str, str]] = []
+    merged: list[tuple[int, int]] = []
+    if not ignored and ops:
+        cur = text
+        ranges = []  # (start, end, op index)
+        refused = set()
+        limit = max(len(text) * options.growth_factor, len(text) + options.growth_slack_chars)
+        for i, op in enumerate(ops):
+            cls = type(op)
+            if cls is RemoveLines:
+                ranges.append((op.start, op.end, i))
+            elif cls is Normalize:
+                src, tgt = op.source, op.target
+                if len(tgt) > len(src):
+                    count = cur.count(src)
+                    if count and len(cur) + count * (len(tgt) - len(src)) > limit:
+                        errors.append(ProgramError(prog.lines[i], "normalize would grow the document past the bound"))
+                        refused.add(i)
+                        continue
+                cur = cur.replace(src, tgt)
+                norms.append((src, tgt))
+        lines = None
+        if ranges:
+            lines = cur.split("\n")
+            last = len(lines) - 1
+            clipped = []
+            for start, end, i in ranges:
+                if start > last:
+                    errors.append(ProgramError(prog.lines[i], f"remove_lines({start}, {end}) starts past the last line {last}"))
+                    refused.add(i)
+                    continue
+                if end > last:
+                    errors.append(ProgramError(prog.lines[i], f"remove_lines({start}, {end}) clipped to the last line {last}"))
+                    end = last
+                clipped.append((start, end))
+            if clipped:
+                clipped.sort()
+                ps, pe = clipped[0]
+                for s, e in clipped[1:]:
+                    if s <= pe + 1:
+                        if e > pe:
+                            pe = e
+                    else:
+                        merged.append((ps, pe))
+                        ps, pe = s, e
+                merged.append((ps, pe))
+        if len(errors) >= max_errors:
+            ignored = True
+            norms = []
+            merged = []
+        else:
+            applied = [op for i, op in enumerate(ops) if i not in refused] if refused else list(ops)
+            if merged:
+                kept = []
+                prev = 0
+                for s, e in merged:
+                    if s > prev:
+                        kept.extend(lines[prev:s])
+                    prev = e + 1
+                if prev <= last:
+                    kept.extend(lines[prev:])
+                out = "\n".join(kept)
+            else:
+                out = cur
+    n_in = len(text.split())
+    n_out = n_in if out is text else len(out.split())
+    result = ExecutionResult(out, False, None, None, ignored, applied, merged, norms, errors,
+                             "chunk", "strict", n_in, n_out)
+    if n_in and not ignored and n_out / n_in <= 1.0 - options.drop_ratio:
+        result.text, result.dropped, result.drop_reason = "", True, "low_kept_ratio"
+    elif n_out <= options.min_words:
+        result.text, result.dropped, result.drop_reason = "", True, "too_few_words"
+    elif n_in and not ignored and n_out / n_in < options.keep_ratio:
+        result.text, result.program_ignored = text, True
+    return result
+
+
+def execute_strict(text: str, program: str | Program, stage: str = "chunk",
+                   options: ExecOptions = DEFAULT_OPTIONS) -> ExecutionResult:
+    if stage == "chunk":
+        return execute_chunk(text, program, options)
+    if stage == "doc":
+        return execute_doc(text, program, options)
+    raise ValueError(f"stage must be 'doc' or 'chunk', not {stage!r}")
