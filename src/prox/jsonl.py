@@ -1,0 +1,116 @@
+"""Small JSON Lines helpers: plain, .gz or .zst, read tolerantly, written safely.
+
+Reading never stops on a bad line: `read_jsonl` yields ``(line_no, record, error)`` and
+the caller counts and records the error. Writing keeps text exact: non-ASCII stays
+UTF-8, and a string that is not encodable as UTF-8 (a lone surrogate from a JSON
+``\\ud800`` escape) falls back to ASCII escapes for that record only.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+
+def _compression(path: str | Path) -> str | None:
+    name = str(path)
+    if name.endswith(".gz"):
+        return "gz"
+    if name.endswith(".zst") or name.endswith(".zstd"):
+        return "zst"
+    return None
+
+
+def open_binary(path: str | Path, mode: str = "rb") -> IO[bytes]:
+    """Open ``path`` for binary reading ("rb") or writing ("wb"), by extension; "-" is stdio."""
+    if mode not in ("rb", "wb"):
+        raise ValueError(f"mode must be 'rb' or 'wb', not {mode!r}")
+    if str(path) == "-":
+        return (sys.stdin.buffer if mode == "rb" else sys.stdout.buffer)
+    kind = _compression(path)
+    if kind == "gz":
+        return gzip.open(path, mode)
+    if kind == "zst":
+        import zstandard
+
+        return zstandard.open(path, mode)
+    return open(path, mode)
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """Yield ``(line_no, record, None)`` per JSON object line, or ``(line_no, None, error)``.
+
+    Blank lines are skipped. A line that is not valid UTF-8 JSON, or not a JSON object,
+    yields an error string instead of raising.
+    """
+    with open_binary(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+                yield line_no, None, f"malformed JSON line: {type(exc).__name__}: {str(exc)[:200]}"
+                continue
+            if not isinstance(record, dict):
+                yield line_no, None, f"JSON line is a {type(record).__name__}, not an object"
+                continue
+            yield line_no, record, None
+
+
+def iter_records(path: str | Path) -> Iterator[dict]:
+    """Only the well-formed records of ``path`` (for callers that do their own counting)."""
+    for _, record, _ in read_jsonl(path):
+        if record is not None:
+            yield record
+
+
+def dumps(record: Any) -> bytes:
+    """One JSON line (with the trailing newline) as UTF-8 bytes."""
+    text = json.dumps(record, ensure_ascii=False)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: escape this record
+        data = json.dumps(record, ensure_ascii=True).encode("ascii")
+    return data + b"\n"
+
+
+class JsonlWriter:
+    """``with JsonlWriter(path) as w: w.write(record)``; .gz/.zst by extension."""
+
+    def __init__(self, path: str | Path):
+        self.path = path
+        parent = Path(str(path)).parent
+        if str(path) != "-" and not parent.exists():
+            parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open_binary(path, "wb")
+        self.count = 0
+
+    def write(self, record: Any) -> None:
+        self._fh.write(dumps(record))
+        self.count += 1
+
+    def close(self) -> None:
+        if self._fh is sys.stdout.buffer:
+            self._fh.flush()
+        else:
+            self._fh.close()
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_jsonl(path: str | Path, records: Iterable[Any]) -> int:
+    """Write all ``records``; return how many."""
+    with JsonlWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+        return writer.count
+
+
+__all__ = ["open_binary", "read_jsonl", "iter_records", "dumps", "JsonlWriter", "write_jsonl"]
