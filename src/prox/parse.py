@@ -140,6 +140,8 @@ def _parse_call(s: str, limits: ParseLimits):
         raise _Bad("not a call")
     name = m.group()
     pos = _WS.match(s, m.end()).end()
+    if name not in _KNOWN and pos < len(s) and s[pos] == "(":
+        raise _Bad(f"unknown operation {name!r}")
     if pos >= len(s) or s[pos] != "(":
         raise _Bad(f"{name!r} is not followed by '('")
     pos += 1
