@@ -1,0 +1,68 @@
+"""Program cache: model outputs survive a killed run, so a rerun does not regenerate them.
+
+One append-only JSONL file per (stage, task): ``{"key", "id", "stage", "program"}`` lines,
+flushed and fsynced after each batch. The key is the document id plus a hash of its text,
+so a changed input document is never served a stale program. A line cut short by a kill
+is ignored when the cache is loaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+
+def cache_key(doc_id: str, text: str) -> str:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+    return f"{doc_id}\x1f{digest}"
+
+
+class ProgramCache:
+    def __init__(self, path: str, stage: str):
+        self.path = path
+        self.stage = stage
+        self.programs: dict[str, Any] = {}
+        self.loaded = 0
+        self.corrupt_lines = 0
+        self._handle = None
+        if os.path.exists(path):
+            self._load()
+
+    def _load(self) -> None:
+        with open(self.path, "rb") as handle:
+            for line in handle:
+                try:
+                    entry = json.loads(line)
+                    self.programs[entry["key"]] = entry["program"]
+                    self.loaded += 1
+                except (ValueError, KeyError, TypeError):
+                    self.corrupt_lines += 1
+
+    def get(self, key: str) -> Any | None:
+        return self.programs.get(key)
+
+    def add_batch(self, entries: list[tuple[str, str, Any]]) -> None:
+        """Append ``(key, doc_id, program)`` entries and make them durable."""
+        if not entries:
+            return
+        if self._handle is None:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            self._handle = open(self.path, "ab")
+            # a line cut short by a kill must not glue onto the next entry
+            if self._handle.tell() > 0:
+                self._handle.write(b"\n")
+        payload = "".join(
+            json.dumps({"key": key, "id": doc_id, "stage": self.stage, "program": program}, ensure_ascii=False) + "\n"
+            for key, doc_id, program in entries
+        )
+        self._handle.write(payload.encode("utf-8", "surrogatepass"))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        for key, _, program in entries:
+            self.programs[key] = program
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

@@ -1,0 +1,295 @@
+"""The `prox refine` run driver: config -> datatrove pipeline -> executor -> stats.json.
+
+Layout of OUTDIR::
+
+    kept/00000.jsonl.gz      refined documents        (or .parquet with output_format="parquet")
+    dropped/00000.jsonl.gz   dropped documents, with top-level "reason"
+    failed/00000.jsonl.gz    documents that could not be processed, with top-level "error"
+    stats.json               counts by outcome and reason, text sizes, programs, throughput
+    .prox/                   run.json (the run's settings), cache/ (programs, for resume),
+                             tasks/ (per-task stats), logs/ (datatrove logs + completion markers),
+                             tmp/ (outputs of unfinished tasks)
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from prox.pipeline.inputs import InputError, count_records, resolve_inputs
+from prox.pipeline.stats import build_run_stats, write_json_atomic
+from prox.pipeline.steps import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_CHARS,
+    ProxChunkStage,
+    ProxDocStage,
+    ProxExecute,
+    ProxOutcomeWriter,
+    ProxReader,
+)
+
+STAGES = ("doc", "chunk")
+MODES = ("strict", "reference")
+EXECUTORS = ("local", "slurm", "ray")
+OUTPUT_FORMATS = ("jsonl", "parquet")
+# Settings that change what a task produces: a rerun into the same OUTDIR must match them.
+_RUN_IDENTITY = ("inputs", "refiner", "refiner_options", "stages", "mode", "text_field", "id_field",
+                 "limit", "output_format", "max_chars", "tasks")
+
+
+class RunError(Exception):
+    """A configuration problem reported as one line, before any work starts."""
+
+
+@dataclass
+class RefineConfig:
+    inputs: list[str]
+    output_dir: str
+    refiner: str = "builtin"
+    refiner_options: dict[str, Any] = field(default_factory=dict)
+    stages: tuple[str, ...] = STAGES
+    mode: str = "strict"
+    text_field: str = "text"
+    id_field: str = "id"
+    limit: int | None = None
+    output_format: str = "jsonl"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_chars: int = DEFAULT_MAX_CHARS
+    executor: str = "local"
+    tasks: int = 1
+    workers: int = 1
+    slurm: dict[str, Any] = field(default_factory=dict)   # partition, time, cpus_per_task, mem_per_cpu_gb, job_name, qos, ...
+    ray: dict[str, Any] = field(default_factory=dict)     # cpus_per_task, mem_per_cpu_gb, gpus_per_task, ...
+    progress: bool | None = None   # None: only on a terminal, local executor, one worker
+    overwrite: bool = False
+    console_level: str = "WARNING"
+
+    def validate(self) -> None:
+        if not self.stages or any(s not in STAGES for s in self.stages):
+            raise RunError(f"--stages must be a non-empty subset of {','.join(STAGES)}, got {','.join(self.stages) or '(none)'}")
+        self.stages = tuple(s for s in STAGES if s in self.stages)
+        if self.mode not in MODES:
+            raise RunError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.executor not in EXECUTORS:
+            raise RunError(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise RunError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.output_format!r}")
+        if self.tasks < 1 or self.workers < 1 or self.batch_size < 1:
+            raise RunError("--tasks, --workers and --batch-size must be at least 1")
+        if self.limit is not None and self.limit < 0:
+            raise RunError("--limit must be >= 0")
+        if self.executor == "slurm" and not self.slurm.get("partition"):
+            raise RunError("--executor slurm needs --slurm-partition")
+        _check_refiner_spec(self.refiner)
+
+
+def _check_refiner_spec(spec: str) -> None:
+    from prox.refiners import REFINERS
+
+    name = spec.partition(":")[0]
+    if name in REFINERS:
+        return
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(name) if name else None
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise RunError(f"unknown refiner {spec!r}; choose one of {', '.join(sorted(REFINERS))} or module:factory")
+
+
+def build_pipeline(config: RefineConfig, files: list[str], work_dir: str) -> list:
+    cache_dir = os.path.join(work_dir, "cache")
+    stage_args = dict(batch_size=config.batch_size, cache_dir=cache_dir, mode=config.mode, max_chars=config.max_chars)
+    pipeline: list = [ProxReader(files, text_field=config.text_field, id_field=config.id_field, limit=config.limit)]
+    if "doc" in config.stages:
+        pipeline.append(ProxDocStage(config.refiner, config.refiner_options, **stage_args))
+    if "chunk" in config.stages:
+        pipeline.append(ProxChunkStage(config.refiner, config.refiner_options, **stage_args))
+        pipeline.append(ProxExecute(mode=config.mode))
+    pipeline.append(ProxOutcomeWriter(config.output_dir, output_format=config.output_format, work_dir=work_dir))
+    return pipeline
+
+
+def _prepare_output(config: RefineConfig, identity: dict[str, Any], work_dir: str) -> None:
+    run_file = os.path.join(work_dir, "run.json")
+    outputs = [os.path.join(config.output_dir, name) for name in ("kept", "dropped", "failed", "stats.json")]
+    if os.path.exists(run_file):
+        with open(run_file, encoding="utf-8") as handle:
+            previous = json.load(handle)
+        changed = [k for k in _RUN_IDENTITY if previous.get(k) != identity.get(k)]
+        if changed and not config.overwrite:
+            raise RunError(
+                f"{config.output_dir} holds a run with different settings ({', '.join(changed)}); "
+                "rerun with the same settings to resume, or pass --overwrite, or choose another -o"
+            )
+        if not changed:
+            return  # resume
+    elif any(os.path.exists(p) for p in outputs) and not config.overwrite:
+        raise RunError(f"{config.output_dir} already holds outputs not made by prox refine; pass --overwrite or choose another -o")
+    if config.overwrite:
+        for path in outputs + [work_dir]:
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    os.makedirs(work_dir, exist_ok=True)
+    write_json_atomic(run_file, identity)
+
+
+def run_refine(config: RefineConfig) -> dict[str, Any]:
+    """Run (or resume) a refine job. Returns the stats written to ``OUTDIR/stats.json``.
+
+    Raises InputError / RunError with a one-line message for bad inputs or settings.
+    With ``executor="slurm"`` the jobs are submitted and a placeholder is returned; a
+    dependent one-task job writes stats.json when they finish.
+    """
+    config.validate()
+    files = resolve_inputs(config.inputs)
+    output_dir = config.output_dir = os.path.abspath(config.output_dir)
+    work_dir = os.path.join(output_dir, ".prox")
+    identity = {**{k: v for k, v in asdict(config).items() if k in _RUN_IDENTITY}, "inputs": files,
+                "stages": list(config.stages)}
+    _prepare_output(config, identity, work_dir)
+    pipeline = build_pipeline(config, files, work_dir)
+    run_info = _run_info(config, files)
+    logging_dir = os.path.join(work_dir, "logs")
+
+    if config.executor == "slurm":
+        return _submit_slurm(config, pipeline, logging_dir, work_dir, run_info)
+
+    _quiet_main_logger(config.console_level)
+    started = time.time()
+    if config.executor == "ray":
+        from datatrove.executor import RayPipelineExecutor
+
+        executor = RayPipelineExecutor(pipeline, tasks=config.tasks, workers=config.workers if config.workers > 1 else -1,
+                                       logging_dir=logging_dir, skip_completed=True, **config.ray)
+        executor.run()
+    else:
+        from prox.pipeline.executors import ProxLocalExecutor
+
+        executor = ProxLocalExecutor(pipeline, tasks=config.tasks, workers=config.workers, logging_dir=logging_dir,
+                                     skip_completed=True, console_level=config.console_level)
+        show = config.progress if config.progress is not None else sys.stderr.isatty()
+        if show and config.workers == 1:
+            _run_with_progress(executor, config, files, work_dir)
+        else:
+            executor.run()
+    wall = time.time() - started
+    return finish_stats(work_dir, output_dir, world_size=config.tasks, wall_s=wall, run_info=run_info)
+
+
+def finish_stats(work_dir: str, output_dir: str, *, world_size: int, wall_s: float | None, run_info: dict[str, Any]) -> dict[str, Any]:
+    stats = build_run_stats(os.path.join(work_dir, "tasks"), world_size=world_size, wall_s=wall_s, run_info=run_info)
+    stats["complete"] = stats["tasks"]["reported"] == world_size
+    names = sorted({t.get("refiner_name") for t in stats["tasks"]["per_task"] if t.get("refiner_name")})
+    if "refiner" in stats:
+        stats["refiner"] = {"name": names[0] if len(names) == 1 else names or None, **stats["refiner"]}
+    write_json_atomic(os.path.join(output_dir, "stats.json"), stats)
+    return stats
+
+
+def _run_info(config: RefineConfig, files: list[str]) -> dict[str, Any]:
+    from prox import __version__
+
+    return {
+        "refiner": {"spec": config.refiner, "options": config.refiner_options},
+        "settings": {
+            "stages": list(config.stages), "mode": config.mode, "text_field": config.text_field,
+            "id_field": config.id_field, "limit": config.limit, "batch_size": config.batch_size,
+            "max_chars": config.max_chars, "output_format": config.output_format,
+            "executor": config.executor, "tasks": config.tasks, "workers": config.workers,
+        },
+        "inputs": files,
+        "prox_version": __version__,
+    }
+
+
+def _quiet_main_logger(level: str) -> None:
+    from datatrove.utils.logging import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level=level, format="{level} | {message}")
+
+
+def _run_with_progress(executor, config: RefineConfig, files: list[str], work_dir: str) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from prox.pipeline import progress
+
+    total: int | None = None
+    if sum(os.path.getsize(f) for f in files) < 2 * 1024**3:  # counting lines of bigger inputs costs too much
+        counts = [count_records(f) for f in files]
+        total = None if any(c is None for c in counts) else sum(counts)
+        if total is not None and config.limit is not None:
+            total = min(total, config.limit)
+    done = 0
+    for rank in range(config.tasks):
+        task_file = os.path.join(work_dir, "tasks", f"{rank:05d}.json")
+        if executor.is_rank_completed(rank) and os.path.exists(task_file):
+            with open(task_file, encoding="utf-8") as handle:
+                done += json.load(handle).get("docs_in", 0)
+    columns = [TextColumn("[bold]refine"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]} docs/s"), TextColumn("kept {task.fields[kept]} dropped {task.fields[dropped]} failed {task.fields[failed]}"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    started = time.time()
+    outcomes = {"kept": 0, "dropped": 0, "failed": 0}
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("refine", total=total, completed=done, rate="-", **outcomes)
+
+        def hook(n: int, outcome: str) -> None:
+            outcomes[outcome] += n
+            elapsed = time.time() - started
+            processed = sum(outcomes.values())
+            bar.update(task, advance=n, rate=f"{processed / elapsed:,.0f}" if elapsed > 0 else "-", **outcomes)
+
+        progress.set_hook(hook)
+        try:
+            executor.run()
+        finally:
+            progress.set_hook(None)
+
+
+def _submit_slurm(config: RefineConfig, pipeline: list, logging_dir: str, work_dir: str, run_info: dict[str, Any]) -> dict[str, Any]:
+    from datatrove.executor import SlurmPipelineExecutor
+
+    slurm = dict(config.slurm)
+    job_name = slurm.pop("job_name", "prox-refine")
+    main = SlurmPipelineExecutor(pipeline, tasks=config.tasks, workers=config.workers if config.workers > 1 else -1,
+                                 logging_dir=logging_dir, skip_completed=True, job_name=job_name,
+                                 time=slurm.pop("time", "24:00:00"), partition=slurm.pop("partition"), **slurm)
+    merge = SlurmPipelineExecutor(
+        [ProxStatsMerge(work_dir, config.output_dir, world_size=config.tasks, run_info=run_info)],
+        tasks=1, logging_dir=os.path.join(work_dir, "logs-stats"), job_name=f"{job_name}-stats", depends=main,
+        time="00:30:00", partition=config.slurm["partition"], cpus_per_task=1,
+    )
+    merge.run()
+    return {"submitted": True, "job_name": job_name, "logging_dir": logging_dir}
+
+
+from datatrove.pipeline.base import PipelineStep  # noqa: E402
+
+
+class ProxStatsMerge(PipelineStep):
+    """One-task step that merges per-task stats into stats.json (the Slurm follow-up job)."""
+
+    name = "ProX stats merge"
+    type = "Stats"
+
+    def __init__(self, work_dir: str, output_dir: str, *, world_size: int, run_info: dict[str, Any]):
+        super().__init__()
+        self.work_dir, self.output_dir, self.world_size, self.run_info = work_dir, output_dir, world_size, run_info
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        if data:
+            yield from data
+        finish_stats(self.work_dir, self.output_dir, world_size=self.world_size, wall_s=None, run_info=self.run_info)
+
+
+__all__ = ["RefineConfig", "RunError", "InputError", "run_refine", "build_pipeline", "finish_stats", "ProxStatsMerge"]

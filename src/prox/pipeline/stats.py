@@ -1,0 +1,141 @@
+"""Accounting for `prox refine`: per-task counters and the merged ``stats.json``.
+
+Words are whitespace-separated tokens (``len(text.split())``), not model tokens: cheap,
+tokenizer-free and the same for every refiner. Characters are Python characters; MB are
+UTF-8 bytes of the input text / 1e6.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+OUTCOMES = ("kept", "dropped", "failed")
+
+_SUMMED = (
+    "docs_in", "kept", "dropped", "failed",
+    "chars_in", "chars_out", "words_in", "words_out", "lines_in", "lines_out", "bytes_in",
+    "lines_removed", "normalizations", "program_errors", "programs_ignored",
+    "doc_programs_generated", "doc_programs_cached", "chunk_programs_generated", "chunk_programs_cached",
+    "refiner_batches", "refiner_batch_failures",
+)
+
+
+@dataclass
+class TaskStats:
+    rank: int = 0
+    counts: Counter = field(default_factory=Counter)
+    dropped_reasons: Counter = field(default_factory=Counter)
+    failed_reasons: Counter = field(default_factory=Counter)
+    started: float = field(default_factory=time.time)
+    wall_s: float = 0.0
+
+    def add(self, name: str, value: int = 1) -> None:
+        self.counts[name] += value
+
+    def record(self, outcome: str, text_in: str, text_out: str, reason: str | None = None) -> None:
+        """Count one routed document (text_out is the refined text for kept, else "")."""
+        c = self.counts
+        c["docs_in"] += 1
+        c[outcome] += 1
+        c["chars_in"] += len(text_in)
+        c["bytes_in"] += len(text_in.encode("utf-8", "surrogatepass"))
+        c["words_in"] += len(text_in.split())
+        c["lines_in"] += text_in.count("\n") + 1 if text_in else 0
+        if outcome == "kept":
+            c["chars_out"] += len(text_out)
+            c["words_out"] += len(text_out.split())
+            c["lines_out"] += text_out.count("\n") + 1 if text_out else 0
+        elif outcome == "dropped":
+            self.dropped_reasons[reason or "unknown"] += 1
+        else:
+            # "kind: detail" -> count by kind so the table stays short
+            self.failed_reasons[(reason or "unknown").split(":", 1)[0]] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = {name: int(self.counts.get(name, 0)) for name in _SUMMED}
+        return {
+            "rank": self.rank,
+            **counts,
+            "balanced": counts["docs_in"] == counts["kept"] + counts["dropped"] + counts["failed"],
+            "dropped_reasons": dict(self.dropped_reasons),
+            "failed_reasons": dict(self.failed_reasons),
+            "wall_s": round(self.wall_s or (time.time() - self.started), 3),
+        }
+
+
+def write_json_atomic(path: str, data: Any) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def merge_task_stats(tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {name: sum(int(t.get(name, 0)) for t in tasks) for name in _SUMMED}
+    dropped: Counter = Counter()
+    failed: Counter = Counter()
+    for task in tasks:
+        dropped.update(task.get("dropped_reasons", {}))
+        failed.update(task.get("failed_reasons", {}))
+    total["balanced"] = total["docs_in"] == total["kept"] + total["dropped"] + total["failed"]
+    total["dropped_reasons"] = dict(dropped.most_common())
+    total["failed_reasons"] = dict(failed.most_common())
+    return total
+
+
+def build_run_stats(task_dir: str, *, world_size: int, wall_s: float | None, run_info: dict[str, Any]) -> dict[str, Any]:
+    """Merge the per-task files of ``task_dir`` into the run's ``stats.json`` payload."""
+    tasks = []
+    for rank in range(world_size):
+        path = os.path.join(task_dir, f"{rank:05d}.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                tasks.append(json.load(handle))
+    total = merge_task_stats(tasks)
+    task_seconds = sum(t.get("wall_s", 0.0) for t in tasks)
+    mb = total["bytes_in"] / 1e6
+    stats: dict[str, Any] = {
+        "documents": {k: total[k] for k in ("docs_in", "kept", "dropped", "failed")},
+        "balanced": total["balanced"],
+        "dropped_reasons": total["dropped_reasons"],
+        "failed_reasons": total["failed_reasons"],
+        "text": {
+            "chars_in": total["chars_in"], "chars_out": total["chars_out"],
+            "words_in": total["words_in"], "words_out": total["words_out"],
+            "lines_in": total["lines_in"], "lines_out": total["lines_out"],
+            "bytes_in": total["bytes_in"],
+            "chars_kept_ratio": round(total["chars_out"] / total["chars_in"], 4) if total["chars_in"] else None,
+            "words_note": "words are whitespace-separated tokens (len(text.split())), not model tokens",
+        },
+        "programs": {
+            "lines_removed": total["lines_removed"],
+            "normalizations": total["normalizations"],
+            "program_errors": total["program_errors"],
+            "programs_ignored": total["programs_ignored"],
+            "doc_programs_generated": total["doc_programs_generated"],
+            "doc_programs_cached": total["doc_programs_cached"],
+            "chunk_programs_generated": total["chunk_programs_generated"],
+            "chunk_programs_cached": total["chunk_programs_cached"],
+            "refiner_batches": total["refiner_batches"],
+            "refiner_batch_failures": total["refiner_batch_failures"],
+        },
+        "throughput": {
+            "wall_s": round(wall_s, 3) if wall_s is not None else None,
+            "task_seconds": round(task_seconds, 3),
+            "docs_per_s": round(total["docs_in"] / wall_s, 2) if wall_s else None,
+            "mb_per_s": round(mb / wall_s, 4) if wall_s else None,
+            "docs_per_task_s": round(total["docs_in"] / task_seconds, 2) if task_seconds else None,
+            "note": "wall_s covers this invocation; tasks finished by an earlier (resumed) invocation are counted "
+                    "in documents but not in wall_s. task_seconds sums the tasks' own wall times.",
+        },
+        "tasks": {"total": world_size, "reported": len(tasks), "per_task": tasks},
+        **run_info,
+    }
+    return stats

@@ -1,0 +1,499 @@
+"""The ProX stages as datatrove ``PipelineStep``s.
+
+A document flows through ``ProxReader -> ProxDocStage -> ProxChunkStage -> ProxExecute ->
+ProxOutcomeWriter``. Every step passes every document on; a document that is dropped or
+failed is only *marked* (``metadata["prox_outcome"]``) and later steps leave it alone, so
+the writer sees each input document exactly once and the accounting is exact.
+
+The steps are picklable: a refiner is built lazily inside the worker from its spec and
+options (``ProxDocStage("builtin")``), or taken as an already built object.
+
+Use them in your own datatrove pipeline::
+
+    pipeline = [
+        ProxReader(["data/"]),
+        ProxDocStage("builtin"), ProxChunkStage("builtin"), ProxExecute(),
+        ProxOutcomeWriter("out/"),
+    ]
+    LocalPipelineExecutor(pipeline, tasks=4, logging_dir="out/.prox/logs").run()
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections import Counter
+from itertools import islice
+from typing import Any, Callable, Iterable, Iterator
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from prox.pipeline import progress
+from prox.pipeline.cache import ProgramCache, cache_key
+from prox.pipeline.inputs import iter_records
+from prox.pipeline.stats import TaskStats, write_json_atomic
+
+# metadata keys used while a document is in flight
+OUTCOME, REASON, ERROR = "prox_outcome", "prox_reason", "prox_error"
+SOURCE, INPUT_META, RAW_LINE = "prox_source", "prox_input", "prox_raw_line"
+DOC_PROGRAM, CHUNK_PROGRAMS = "prox_doc_program", "prox_chunk_programs"
+EXECUTION, DOC_EXECUTION = "prox_execution", "prox_doc_execution"
+RAW_TEXT = "prox_raw_text"
+
+DEFAULT_BATCH_SIZE = 32          # documents per refiner call
+DEFAULT_MAX_CHARS = 2_000_000    # a bigger document is failed ("too_large") instead of stalling a task
+DROP_REASON_DOC_STAGE = "doc_program"   # reason for a drop_doc() at the doc stage
+
+# Counters shared by the steps of one task (one process runs all steps of a task).
+_TASK_COUNTERS: dict[int, Counter] = {}
+# Refiners built in this process, by (spec, options): doc and chunk stages and successive
+# tasks of one worker share one model instead of loading it again.
+_REFINERS: dict[tuple[str, str], Any] = {}
+# Refiner name reported by the steps of each task (for stats.json).
+_TASK_REFINER: dict[int, str] = {}
+
+
+def task_counters(rank: int) -> Counter:
+    return _TASK_COUNTERS.setdefault(rank, Counter())
+
+
+def _batched(data: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    iterator = iter(data)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _pending(doc: Document) -> bool:
+    return doc.metadata.get(OUTCOME) is None
+
+
+def mark(doc: Document, outcome: str, detail: str) -> None:
+    """Mark a document dropped (detail = reason) or failed (detail = error)."""
+    doc.metadata[OUTCOME] = outcome
+    doc.metadata[REASON if outcome == "dropped" else ERROR] = detail
+
+
+def _short_error(exc: BaseException) -> str:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}"[:500]
+
+
+def build_refiner(spec: str, options: dict[str, Any] | None = None):
+    """``builtin`` / ``transformers`` / ``rules:c4`` via the registry, or ``module:factory``.
+
+    ``module:factory`` imports ``module`` and calls ``factory(**options)`` (default factory
+    name: ``make_refiner``), so any importable Refiner can be used without registering it.
+    """
+    options = dict(options or {})
+    name = spec.partition(":")[0]
+    from prox.refiners import REFINERS, get_refiner
+
+    if name in REFINERS:
+        return get_refiner(spec, **options)
+    module_name, _, attr = spec.partition(":")
+    factory = getattr(importlib.import_module(module_name), attr or "make_refiner")
+    return factory(**options)
+
+
+class _RefinerStep(PipelineStep):
+    """Shared machinery: lazy refiner, program cache, batching, retry per document."""
+
+    stage = "doc"
+
+    def __init__(
+        self,
+        refiner: Any = "builtin",
+        refiner_options: dict[str, Any] | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        cache_dir: str | None = None,
+        mode: str = "strict",
+        max_chars: int = DEFAULT_MAX_CHARS,
+    ):
+        super().__init__()
+        self.refiner_spec = refiner if isinstance(refiner, str) else None
+        self._refiner = None if isinstance(refiner, str) else refiner
+        self.refiner_options = dict(refiner_options or {})
+        self.batch_size = max(1, int(batch_size))
+        self.cache_dir = cache_dir
+        self.mode = mode
+        self.max_chars = max_chars
+
+    @property
+    def refiner(self):
+        if self._refiner is None:
+            key = (self.refiner_spec, json.dumps(self.refiner_options, sort_keys=True, default=str))
+            if key not in _REFINERS:
+                _REFINERS[key] = build_refiner(self.refiner_spec, self.refiner_options)
+            self._refiner = _REFINERS[key]
+        return self._refiner
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if self.refiner_spec is not None:
+            state["_refiner"] = None  # rebuilt in the worker
+        return state
+
+    # -- generation with cache and per-document retry ---------------------------------
+    def _call(self, texts: list[str]) -> list[Any]:
+        raise NotImplementedError
+
+    def _valid(self, output: Any) -> bool:
+        raise NotImplementedError
+
+    def _generate(self, texts: list[str], counters: Counter) -> list[Any]:
+        """Programs for ``texts``; an Exception in place of a document's program on failure."""
+        counters["refiner_batches"] += 1
+        try:
+            outputs = self._call(texts)
+            if len(outputs) != len(texts) or not all(self._valid(o) for o in outputs):
+                raise ValueError(f"refiner returned {len(outputs)} outputs of unexpected shape for {len(texts)} documents")
+            return list(outputs)
+        except Exception:  # noqa: BLE001 - retry one by one to isolate the bad document
+            counters["refiner_batch_failures"] += 1
+            results: list[Any] = []
+            for text in texts:
+                try:
+                    single = self._call([text])
+                    if len(single) != 1 or not self._valid(single[0]):
+                        raise ValueError(f"refiner returned an output of unexpected shape: {str(single)[:200]}")
+                    results.append(single[0])
+                except Exception as exc:  # noqa: BLE001 - becomes a failed record
+                    results.append(exc)
+            return results
+
+    def _programs_for(self, docs: list[Document], cache: ProgramCache | None, counters: Counter) -> list[Any]:
+        keys = [cache_key(doc.id, doc.text) for doc in docs]
+        programs: list[Any] = [cache.get(k) if cache else None for k in keys]
+        missing = [i for i, p in enumerate(programs) if p is None]
+        counters[f"{self.stage}_programs_cached"] += len(docs) - len(missing)
+        if missing:
+            generated = self._generate([docs[i].text for i in missing], counters)
+            fresh = []
+            for i, program in zip(missing, generated):
+                programs[i] = program
+                if not isinstance(program, Exception):
+                    fresh.append((keys[i], docs[i].id, program))
+            counters[f"{self.stage}_programs_generated"] += len(fresh)
+            if cache is not None:
+                cache.add_batch(fresh)
+        return programs
+
+    def _open_cache(self, rank: int) -> ProgramCache | None:
+        if not self.cache_dir:
+            return None
+        return ProgramCache(os.path.join(self.cache_dir, f"{self.stage}-{rank:05d}.jsonl"), self.stage)
+
+    def _screen(self, doc: Document) -> bool:
+        """Empty and oversized documents never reach the model. True if the doc goes on."""
+        if not doc.text.strip():
+            mark(doc, "dropped", "empty_text")
+            return False
+        if len(doc.text) > self.max_chars:
+            mark(doc, "failed", f"too_large: {len(doc.text)} characters > max_chars={self.max_chars}")
+            return False
+        return True
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        counters = task_counters(rank)
+        _TASK_REFINER[rank] = str(getattr(self.refiner, "name", type(self.refiner).__name__))
+        cache = self._open_cache(rank)
+        try:
+            for batch in _batched(data, self.batch_size):
+                todo = [doc for doc in batch if _pending(doc) and self._screen(doc)]
+                if todo:
+                    with self.track_time(unit="batch"):
+                        programs = self._programs_for(todo, cache, counters)
+                        for doc, program in zip(todo, programs):
+                            if isinstance(program, Exception):
+                                mark(doc, "failed", f"refiner_error: {self.stage} stage: {_short_error(program)}")
+                                self.stat_update("refiner_error")
+                            else:
+                                self._apply(doc, program, counters)
+                yield from batch
+        finally:
+            if cache is not None:
+                cache.close()
+
+    def _apply(self, doc: Document, program: Any, counters: Counter) -> None:
+        raise NotImplementedError
+
+
+def _execute(text: str, program: str, stage: str, mode: str):
+    from prox.execute import execute
+
+    return execute(text, program, stage=stage, mode=mode)
+
+
+def _count_execution(result: Any, counters: Counter) -> None:
+    counters["program_errors"] += len(getattr(result, "errors", []) or [])
+    counters["programs_ignored"] += int(bool(getattr(result, "program_ignored", False)))
+
+
+class ProxDocStage(_RefinerStep):
+    """Doc level: one ``keep_doc()`` / ``drop_doc()`` program per document, executed at once."""
+
+    name = "ProX doc stage"
+    type = "ProX"
+    stage = "doc"
+
+    def _call(self, texts: list[str]) -> list[Any]:
+        return self.refiner.doc_programs(texts)
+
+    def _valid(self, output: Any) -> bool:
+        return isinstance(output, str)
+
+    def _apply(self, doc: Document, program: str, counters: Counter) -> None:
+        doc.metadata[DOC_PROGRAM] = program
+        try:
+            result = _execute(doc.text, program, "doc", self.mode)
+        except Exception as exc:  # noqa: BLE001 - the executor should not raise; never crash a corpus on it
+            mark(doc, "failed", f"execute_error: doc stage: {_short_error(exc)}")
+            return
+        _count_execution(result, counters)
+        doc.metadata[DOC_EXECUTION] = result.summary()
+        if result.failed:
+            mark(doc, "failed", f"reference_failed: doc stage: {result.failed}")
+        elif result.dropped:
+            mark(doc, "dropped", DROP_REASON_DOC_STAGE)
+            self.stat_update("dropped")
+        else:
+            self.stat_update("kept")
+
+
+class ProxChunkStage(_RefinerStep):
+    """Chunk level: per document, one program per chunk (executed later by ``ProxExecute``)."""
+
+    name = "ProX chunk stage"
+    type = "ProX"
+    stage = "chunk"
+
+    def _call(self, texts: list[str]) -> list[Any]:
+        return self.refiner.chunk_programs(texts)
+
+    def _valid(self, output: Any) -> bool:
+        return isinstance(output, (list, tuple)) and all(isinstance(p, str) for p in output)
+
+    def _apply(self, doc: Document, program: Any, counters: Counter) -> None:
+        doc.metadata[CHUNK_PROGRAMS] = list(program)
+
+
+class ProxExecute(PipelineStep):
+    """Joins each document's chunk programs and executes them on the whole document."""
+
+    name = "ProX execute"
+    type = "ProX"
+
+    def __init__(self, mode: str = "strict"):
+        super().__init__()
+        self.mode = mode
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from prox.refiners import join_chunk_programs
+
+        counters = task_counters(rank)
+        for doc in data:
+            if _pending(doc) and CHUNK_PROGRAMS in doc.metadata:
+                with self.track_time():
+                    self._execute_one(doc, join_chunk_programs(doc.metadata[CHUNK_PROGRAMS]), counters)
+            yield doc
+
+    def _execute_one(self, doc: Document, program: str, counters: Counter) -> None:
+        try:
+            result = _execute(doc.text, program, "chunk", self.mode)
+        except Exception as exc:  # noqa: BLE001
+            mark(doc, "failed", f"execute_error: chunk stage: {_short_error(exc)}")
+            return
+        _count_execution(result, counters)
+        doc.metadata[EXECUTION] = result.summary()
+        if result.failed:
+            mark(doc, "failed", f"reference_failed: chunk stage: {result.failed}")
+            return
+        if result.dropped:
+            mark(doc, "dropped", result.drop_reason or "chunk_program")
+            self.stat_update(f"dropped_{result.drop_reason}")
+            return
+        counters["lines_removed"] += sum(end - start + 1 for start, end in (result.removed_ranges or []))
+        counters["normalizations"] += len(result.normalizations or [])
+        doc.text = result.text
+        self.stat_update("kept")
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------
+class ProxReader(PipelineStep):
+    """Reads JSONL (.jsonl/.gz/.zst) and Parquet files without silently losing a line.
+
+    Sharding: with at least as many files as tasks, each task reads whole files
+    (``files[rank::world_size]``); otherwise (or with ``limit``) every task walks all files
+    and takes every ``world_size``-th document, so one big file still spreads over tasks.
+    ``limit`` caps the *total* number of documents of the run (the first N in input order).
+    """
+
+    name = "ProX reader"
+    type = "Reader"
+
+    def __init__(self, files: list[str], *, text_field: str = "text", id_field: str = "id", limit: int | None = None):
+        super().__init__()
+        self.files = list(files)
+        self.text_field = text_field
+        self.id_field = id_field
+        self.limit = limit if limit is None or limit >= 0 else None
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        by_file = self.limit is None and len(self.files) >= world_size
+        files = self.files[rank::world_size] if by_file else self.files
+        seen = 0  # global document position (only meaningful when not sharding by file)
+        for path in files:
+            for _, record in iter_records(path, text_field=self.text_field, id_field=self.id_field):
+                if not by_file:
+                    if self.limit is not None and seen >= self.limit:
+                        return
+                    mine = seen % world_size == rank
+                    seen += 1
+                    if not mine:
+                        continue
+                yield self._document(record)
+                self.stat_update("documents" if record.error is None else "unreadable")
+
+    def _document(self, record) -> Document:
+        metadata: dict[str, Any] = {SOURCE: record.source, INPUT_META: record.metadata, RAW_TEXT: record.text}
+        if record.error is not None:
+            metadata[OUTCOME] = "failed"
+            metadata[ERROR] = record.error
+            if record.raw_line is not None:
+                metadata[RAW_LINE] = record.raw_line
+        return Document(text=record.text, id=record.id, metadata=metadata)
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------
+def _record(document: Document, *, flat_input: bool) -> dict[str, Any]:
+    meta = document.metadata
+    outcome = meta.get(OUTCOME) or "kept"
+    execution = meta.get(EXECUTION, meta.get(DOC_EXECUTION))
+    prox_meta: dict[str, Any] = {
+        "raw_text": meta.get(RAW_TEXT, document.text),
+        "doc_program": meta.get(DOC_PROGRAM),
+        "chunk_programs": list(meta.get(CHUNK_PROGRAMS) or []),
+        "execution": execution,
+        "source": meta.get(SOURCE),
+    }
+    if outcome == "kept" and DOC_EXECUTION in meta and EXECUTION in meta:
+        prox_meta["doc_execution"] = meta[DOC_EXECUTION]
+    if RAW_LINE in meta:
+        prox_meta["raw_line"] = meta[RAW_LINE]
+    input_meta = meta.get(INPUT_META) or {}
+    if flat_input:
+        metadata = {**{k: v for k, v in input_meta.items() if k not in prox_meta}, **prox_meta}
+    else:
+        metadata = {**prox_meta, "input_metadata": json.dumps(input_meta, ensure_ascii=False, default=str)}
+        metadata["execution"] = json.dumps(execution, ensure_ascii=False, default=str) if execution is not None else None
+        metadata["doc_execution"] = json.dumps(meta.get(DOC_EXECUTION), default=str) if DOC_EXECUTION in meta else None
+        metadata.setdefault("raw_line", None)
+    text = document.text if outcome == "kept" else meta.get(RAW_TEXT, document.text)
+    record: dict[str, Any] = {"id": document.id, "text": text}
+    if outcome == "dropped":
+        record["reason"] = meta.get(REASON)
+    elif outcome == "failed":
+        record["error"] = meta.get(ERROR)
+    record["metadata"] = metadata
+    return record
+
+
+def jsonl_adapter(self, document: Document) -> dict[str, Any]:
+    return _record(document, flat_input=True)
+
+
+def parquet_adapter(self, document: Document) -> dict[str, Any]:
+    return _record(document, flat_input=False)
+
+
+def parquet_schema(outcome: str):
+    import pyarrow as pa
+
+    metadata = pa.struct([
+        ("raw_text", pa.string()), ("doc_program", pa.string()), ("chunk_programs", pa.list_(pa.string())),
+        ("execution", pa.string()), ("source", pa.string()), ("doc_execution", pa.string()),
+        ("raw_line", pa.string()), ("input_metadata", pa.string()),
+    ])
+    fields = [("id", pa.string()), ("text", pa.string())]
+    if outcome == "dropped":
+        fields.append(("reason", pa.string()))
+    elif outcome == "failed":
+        fields.append(("error", pa.string()))
+    fields.append(("metadata", metadata))
+    return pa.schema(fields)
+
+
+class ProxOutcomeWriter(PipelineStep):
+    """Routes each document to ``kept/``, ``dropped/`` or ``failed/`` and writes task stats.
+
+    Files are written under ``work_dir/tmp/`` and moved into place only when the task's
+    input is exhausted, so a killed task leaves no partial output; on rerun the task starts
+    its outputs from scratch (programs come back from the cache).
+    """
+
+    name = "ProX outcome writer"
+    type = "Writer"
+
+    def __init__(self, output_dir: str, *, output_format: str = "jsonl", work_dir: str | None = None):
+        super().__init__()
+        if output_format not in ("jsonl", "parquet"):
+            raise ValueError(f"output_format must be 'jsonl' or 'parquet', not {output_format!r}")
+        self.output_dir = output_dir
+        self.output_format = output_format
+        self.work_dir = work_dir or os.path.join(output_dir, ".prox")
+
+    def _filename(self, rank: int) -> str:
+        return f"{rank:05d}.jsonl.gz" if self.output_format == "jsonl" else f"{rank:05d}.parquet"
+
+    def _writer(self, outcome: str):
+        folder = os.path.join(self.work_dir, "tmp", outcome)
+        if self.output_format == "jsonl":
+            from datatrove.pipeline.writers import JsonlWriter
+
+            return JsonlWriter(folder, output_filename="${rank}.jsonl.gz", compression="gzip", adapter=jsonl_adapter)
+        from datatrove.pipeline.writers import ParquetWriter
+
+        return ParquetWriter(folder, output_filename="${rank}.parquet", adapter=parquet_adapter,
+                             schema=parquet_schema(outcome), batch_size=500)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        _TASK_COUNTERS[rank] = Counter()  # fresh for this task (upstream steps run lazily, after this)
+        stats = TaskStats(rank=rank)
+        filename = self._filename(rank)
+        for outcome in ("kept", "dropped", "failed"):
+            stale = os.path.join(self.work_dir, "tmp", outcome, filename)
+            if os.path.exists(stale):
+                os.remove(stale)
+        writers = {outcome: self._writer(outcome) for outcome in ("kept", "dropped", "failed")}
+        try:
+            for doc in data:
+                outcome = doc.metadata.get(OUTCOME) or "kept"
+                with self.track_time():
+                    writers[outcome].write(doc, rank)
+                raw = doc.metadata.get(RAW_TEXT, doc.text)
+                detail = doc.metadata.get(REASON) if outcome == "dropped" else doc.metadata.get(ERROR)
+                stats.record(outcome, raw, doc.text if outcome == "kept" else "", detail)
+                self.stat_update(outcome)
+                progress.advance(1, outcome)
+                yield doc
+        finally:
+            for writer in writers.values():
+                writer.close()
+        stats.counts.update(_TASK_COUNTERS.pop(rank, Counter()))
+        task_stats = stats.to_dict()
+        task_stats["refiner_name"] = _TASK_REFINER.pop(rank, None)
+        write_json_atomic(os.path.join(self.work_dir, "tasks", f"{rank:05d}.json"), task_stats)
+        for outcome in ("kept", "dropped", "failed"):
+            tmp = os.path.join(self.work_dir, "tmp", outcome, filename)
+            final_dir = os.path.join(self.output_dir, outcome)
+            os.makedirs(final_dir, exist_ok=True)
+            if os.path.exists(tmp):
+                os.replace(tmp, os.path.join(final_dir, filename))
