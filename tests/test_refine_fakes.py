@@ -22,7 +22,8 @@ class WordRuleRefiner:
     name = "test-word-rules"
 
     def __init__(self, min_doc_words: int = 50, min_line_words: int = 3, chunk_lines: int = 40,
-                 calls_file: str | None = None, delay: float = 0.0, fail_on: str | None = None):
+                 calls_file: str | None = None, delay: float = 0.0, fail_on: str | None = None,
+                 **_pipeline_options):  # e.g. batch_size, which `prox refine` passes to every refiner
         self.min_doc_words = int(min_doc_words)
         self.min_line_words = int(min_line_words)
         self.chunk_lines = int(chunk_lines)

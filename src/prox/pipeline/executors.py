@@ -22,8 +22,11 @@ def quiet_task_logs(console_level: str):
     def add(logging_dir, rank, local_rank=0, node_rank=-1):
         logger.remove()
         logfile = logging_dir.open(f"logs/task_{rank:05d}.log", "w")
+        # errors are left to the caller (`prox refine` prints one line); the file log has the traceback
+        quiet = console_level not in ("DEBUG", "INFO")
         logger.add(sys.stderr, level=console_level if local_rank == 0 else "ERROR",
-                   format="{level} | task {extra[rank]} | {message}")
+                   format="{level} | task {extra[rank]} | {message}",
+                   filter=(lambda r: r["level"].no < 40) if quiet else None)
         logger.add(logfile, level="DEBUG")
         logger.configure(extra={"rank": rank})
         logger.info(f"Launching pipeline for {rank=}")

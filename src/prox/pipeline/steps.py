@@ -462,7 +462,7 @@ class ProxOutcomeWriter(PipelineStep):
         from datatrove.pipeline.writers import ParquetWriter
 
         return ParquetWriter(folder, output_filename="${rank}.parquet", adapter=parquet_adapter,
-                             schema=parquet_schema(outcome), batch_size=500)
+                             schema=parquet_schema(outcome), batch_size=500, max_file_size=-1)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         _TASK_COUNTERS[rank] = Counter()  # fresh for this task (upstream steps run lazily, after this)
