@@ -1,0 +1,66 @@
+"""Teacher prompt templates: editable text files, rendered with Jinja2.
+
+The defaults live in `prox/templates/` (package data). `--templates DIR` points at a
+folder holding any subset of the same file names; files found there replace the
+defaults one by one, the rest fall back to the packaged ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+SYSTEM = "system.txt"
+# Doc stage: the paper's two additive 0-5 rubrics (ProX §3.2 / appendix: FineWeb-Edu educational
+# value, and a format/extraction-quality score).
+DOC_EDU = "doc_edu.txt"
+DOC_FORMAT = "doc_format.txt"
+# Chunk stage: the paper's three few-shot prompt families (ProX appendix): page header /
+# navigation at the top, URL / link lines, footers and references at the end.
+CHUNK_FAMILIES = ("chunk_header.txt", "chunk_links.txt", "chunk_footer.txt")
+ALL_TEMPLATES = (SYSTEM, DOC_EDU, DOC_FORMAT, *CHUNK_FAMILIES)
+
+
+@dataclass(frozen=True)
+class TeacherTemplates:
+    """The loaded template texts, by file name."""
+
+    sources: dict[str, str]
+    origin: dict[str, str]  # file name -> "package" or the override path
+
+    @classmethod
+    def load(cls, override_dir: str | Path | None = None) -> "TeacherTemplates":
+        sources: dict[str, str] = {}
+        origin: dict[str, str] = {}
+        packaged = resources.files("prox") / "templates"
+        override = Path(override_dir) if override_dir else None
+        if override is not None and not override.is_dir():
+            raise FileNotFoundError(f"--templates: {override} is not a directory")
+        for name in ALL_TEMPLATES:
+            if override is not None and (override / name).is_file():
+                sources[name] = (override / name).read_text(encoding="utf-8")
+                origin[name] = str(override / name)
+            else:
+                sources[name] = (packaged / name).read_text(encoding="utf-8")
+                origin[name] = "package"
+        for name in (DOC_EDU, DOC_FORMAT):
+            if "document" not in sources[name]:
+                raise ValueError(f"template {origin[name]} ({name}) never uses {{{{ document }}}}")
+        for name in CHUNK_FAMILIES:
+            if "chunk" not in sources[name]:
+                raise ValueError(f"template {origin[name]} ({name}) never uses {{{{ chunk }}}}")
+        return cls(sources, origin)
+
+    def render(self, name: str, **values: str) -> str:
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+        return env.from_string(self.sources[name]).render(**values)
+
+    def messages(self, name: str, **values: str) -> list[dict[str, str]]:
+        """Chat messages for one teacher request: the shared system message, then the prompt."""
+        system = self.sources[SYSTEM].strip()
+        user = self.render(name, **values).strip()
+        out = [{"role": "system", "content": system}] if system else []
+        out.append({"role": "user", "content": user})
+        return out
