@@ -58,11 +58,16 @@ _SIMPLE_ESCAPES = {
     "a": "\a", "b": "\b", "f": "\f", "v": "\v", "\n": "",
 }
 
-# Fast path for the overwhelmingly common shapes.
-_FAST_REMOVE = re.compile(
+# Fast path: one regex for the overwhelmingly common line shapes (calls with plain
+# arguments, blank, comment and fence lines). Anything else takes the general path.
+_FAST_LINE = re.compile(
+    r"[ \t]*(?:"
     r"remove_lines\((?:line_)?start=([0-9]{1,12}), ?(?:line_)?end=([0-9]{1,12})\)"
+    r'|normalize\(source_str="([^"\\\n]{1,256})"(?:, ?target_str="([^"\\\n]{0,256})")?\)'
+    r"|(keep_doc|drop_doc|skip_chunk|keep_chunk|untouch_doc)\(\)"
+    r"|(#.*|```.*|~~~.*|)"
+    r")[ \t\r]*"
 )
-_FAST_NOARG = re.compile(r"(keep_doc|drop_doc|skip_chunk|keep_chunk|untouch_doc)\(\)")
 
 _REMOVE_KEYS = {"line_start": 0, "start": 0, "line_end": 1, "end": 1}
 _NORMALIZE_KEYS = {"source_str": 0, "source": 0, "target_str": 1, "target": 1}
@@ -274,40 +279,54 @@ def parse_program(text: str, stage: str = "chunk", *, limits: ParseLimits | None
         errors.append(ProgramError(0, f"program longer than {limits.max_program_chars} characters", fatal=True))
         return Program(ops, errors, op_lines)
     deadline = time.perf_counter() + limits.max_parse_seconds
-    fast_remove = _FAST_REMOVE.fullmatch
-    fast_noarg = _FAST_NOARG.fullmatch
+    fast = _FAST_LINE.fullmatch
+    chunk_ok, doc_ok = stage != "doc", stage != "chunk"
     for lineno, raw in enumerate(text.split("\n"), 1):
         if not (lineno & 255) and time.perf_counter() > deadline:
             errors.append(ProgramError(lineno, "parse time limit exceeded; rest ignored", fatal=True))
             break
+        m = fast(raw)
+        if m is not None:
+            kind = m.lastindex
+            if kind == 6:  # blank, comment or fence
+                continue
+            if len(ops) >= limits.max_operations:
+                errors.append(ProgramError(lineno, f"more than {limits.max_operations} operations; rest ignored", fatal=True))
+                break
+            if kind == 2:
+                start, end = int(m.group(1)), int(m.group(2))  # regex-checked ASCII digits
+                if start <= end:
+                    if chunk_ok:
+                        ops.append(RemoveLines(start, end))
+                        op_lines.append(lineno)
+                    else:
+                        errors.append(ProgramError(lineno, _stage_error(RemoveLines(start, end), stage), raw.strip()[:200]))
+                    continue
+            elif kind == 5:
+                op = _FAST_OPS[m.group(5)]
+                if doc_ok or op is not _DROP:
+                    ops.append(op)
+                    op_lines.append(lineno)
+                else:
+                    errors.append(ProgramError(lineno, _stage_error(op, stage), raw.strip()[:200]))
+                continue
+            else:  # normalize with plain literals (kind 3 or 4)
+                source, target = m.group(3), m.group(4) or ""
+                if len(source) <= limits.max_literal_chars and len(target) <= limits.max_literal_chars:
+                    op = Normalize(source, target)
+                    if chunk_ok:
+                        ops.append(op)
+                        op_lines.append(lineno)
+                    else:
+                        errors.append(ProgramError(lineno, _stage_error(op, stage), raw.strip()[:200]))
+                    continue
+                # too long: the general path reports it
         s = raw.strip()
         if not s or s[0] == "#" or s.startswith("```") or s.startswith("~~~"):
             continue
         if len(ops) >= limits.max_operations:
             errors.append(ProgramError(lineno, f"more than {limits.max_operations} operations; rest ignored", fatal=True))
             break
-        m = fast_remove(s)
-        if m is not None:
-            start, end = int(m.group(1)), int(m.group(2))  # regex-checked ASCII digits
-            if start <= end:
-                op = RemoveLines(start, end)
-                if stage == "doc":
-                    errors.append(ProgramError(lineno, _stage_error(op, stage), s[:200]))
-                else:
-                    ops.append(op)
-                    op_lines.append(lineno)
-                continue
-        else:
-            m = fast_noarg(s)
-            if m is not None:
-                op = _FAST_OPS[m.group(1)]
-                reason = _stage_error(op, stage)
-                if reason:
-                    errors.append(ProgramError(lineno, reason, s[:200]))
-                else:
-                    ops.append(op)
-                    op_lines.append(lineno)
-                continue
         try:
             name, args, keywords = _parse_call(s, limits)
             op = _build(name, args, keywords)

@@ -47,12 +47,27 @@ class ExecOptions:
 DEFAULT_OPTIONS = ExecOptions()
 
 
+def count_words(text: str) -> int:
+    """Words as the paper counts them: ``len(text.split())`` (runs of non-whitespace)."""
+    return len(text.split())
+
+
+def has_words(text: str, k: int) -> bool:
+    """``count_words(text) >= k``, reading only the first ``k`` words."""
+    if k <= 0:
+        return True
+    return len(text.split(None, k - 1)) >= k
+
+
 @dataclass(slots=True)
 class ExecutionResult:
     """What executing one program on one document produced.
 
     Exactly one outcome: kept (``not dropped and failed is None``), dropped (with
     ``drop_reason``) or failed (reference mode only: the exception the reference raised).
+    ``n_words_in`` / ``n_words_out`` (whitespace-split word counts of the input and of the
+    refined text before the drop decision) are computed on first access when the
+    executor did not need them.
     """
 
     text: str  # refined text, "" when dropped or failed
@@ -66,9 +81,26 @@ class ExecutionResult:
     errors: list[ProgramError] = field(default_factory=list)
     stage: str = "chunk"
     mode: str = "strict"
-    n_words_in: int = 0
-    n_words_out: int = 0
+    words_in: int | None = field(default=None, repr=False)  # see n_words_in
+    words_out: int | None = field(default=None, repr=False)  # see n_words_out
     details: dict | None = None  # reference mode: the reference's internal values
+    source_in: str | None = field(default=None, repr=False, compare=False)
+    source_out: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_words_in(self) -> int:
+        if self.words_in is None:
+            self.words_in = count_words(self.source_in or "")
+        return self.words_in
+
+    @property
+    def n_words_out(self) -> int:
+        if self.words_out is None:
+            if self.source_out is not None and self.source_out is self.source_in:
+                self.words_out = self.n_words_in
+            else:
+                self.words_out = count_words(self.source_out or "")
+        return self.words_out
 
     @property
     def outcome(self) -> str:

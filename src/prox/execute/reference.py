@@ -152,12 +152,11 @@ def execute_reference_chunk(text: str, program: str, options: ExecOptions = DEFA
 def execute_reference_doc(text: str, program: str) -> ExecutionResult:
     # ProX utils/doc_utils.execute_meta_operations: any "drop" substring drops.
     drop = "drop" in program.strip(" ")
-    n = len(text.split())
     if drop:
         return ExecutionResult("", True, "drop_doc", None, False, [DropDoc()], stage="doc",
-                               mode="reference", n_words_in=n)
+                               mode="reference", source_in=text, source_out=text)
     return ExecutionResult(text, False, None, None, False, [], stage="doc", mode="reference",
-                           n_words_in=n, n_words_out=n)
+                           source_in=text, source_out=text)
 
 
 def execute_reference(text: str, program: str | Program, stage: str = "chunk",

@@ -17,7 +17,7 @@ Doc stage: ``drop_doc()`` drops (``drop_doc``); anything else keeps the document
 """
 from __future__ import annotations
 
-from prox.execute.options import DEFAULT_OPTIONS, ExecOptions, ExecutionResult
+from prox.execute.options import DEFAULT_OPTIONS, ExecOptions, ExecutionResult, count_words, has_words
 from prox.parse import _stage_error, parse_program
 from prox.program import DropDoc, Normalize, Program, ProgramError, RemoveLines
 
@@ -28,31 +28,53 @@ def _checked(program: str | Program, stage: str, options: ExecOptions) -> Progra
     if not isinstance(program, Program):
         raise TypeError(f"program must be str or Program, not {type(program).__name__}")
     # A Program built elsewhere: refuse operations that do not belong to this stage.
-    ops, lines, errors = [], [], list(program.errors)
+    ops, lines, errors, bad = [], [], list(program.errors), False
     for i, op in enumerate(program.operations):
         line = program.lines[i] if i < len(program.lines) else 0
         reason = _stage_error(op, stage)
+        if reason is None and stage == "chunk":
+            if type(op) is RemoveLines and not (0 <= op.start <= op.end):
+                reason = f"invalid line range {op.start}-{op.end}"
+            elif type(op) is Normalize and (not op.source or "\n" in op.source or "\n" in op.target):
+                reason = "normalize() with an empty source or a line break"
         if reason:
             errors.append(ProgramError(line, reason))
+            bad = True
         else:
             ops.append(op)
             lines.append(line)
+    if not bad and len(program.lines) == len(program.operations):
+        return program
     return Program(ops, errors, lines)
 
 
 def execute_doc(text: str, program: str | Program, options: ExecOptions = DEFAULT_OPTIONS) -> ExecutionResult:
     prog = _checked(program, "doc", options)
     errors = prog.errors
-    n_words = len(text.split())
     ignored = prog.fatal or len(errors) >= options.max_errors
     if not ignored:
         for op in prog.operations:
             if type(op) is DropDoc:
                 return ExecutionResult("", True, "drop_doc", None, False, list(prog.operations),
-                                       errors=errors, stage="doc", mode="strict", n_words_in=n_words)
+                                       errors=errors, stage="doc", mode="strict",
+                                       source_in=text, source_out=text)
     return ExecutionResult(text, False, None, None, ignored, [] if ignored else list(prog.operations),
-                           errors=errors, stage="doc", mode="strict",
-                           n_words_in=n_words, n_words_out=n_words)
+                           errors=errors, stage="doc", mode="strict", source_in=text, source_out=text)
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    ranges.sort()
+    merged = []
+    ps, pe = ranges[0]
+    for s, e in ranges[1:]:
+        if s <= pe + 1:
+            if e > pe:
+                pe = e
+        else:
+            merged.append((ps, pe))
+            ps, pe = s, e
+    merged.append((ps, pe))
+    return merged
 
 
 def execute_chunk(text: str, program: str | Program, options: ExecOptions = DEFAULT_OPTIONS) -> ExecutionResult:
@@ -68,7 +90,7 @@ def execute_chunk(text: str, program: str | Program, options: ExecOptions = DEFA
     if not ignored and ops:
         cur = text
         ranges = []  # (start, end, op index)
-        refused = set()
+        refused = None
         limit = max(len(text) * options.growth_factor, len(text) + options.growth_slack_chars)
         for i, op in enumerate(ops):
             cls = type(op)
@@ -80,35 +102,27 @@ def execute_chunk(text: str, program: str | Program, options: ExecOptions = DEFA
                     count = cur.count(src)
                     if count and len(cur) + count * (len(tgt) - len(src)) > limit:
                         errors.append(ProgramError(prog.lines[i], "normalize would grow the document past the bound"))
+                        refused = refused or set()
                         refused.add(i)
                         continue
                 cur = cur.replace(src, tgt)
                 norms.append((src, tgt))
-        lines = None
         if ranges:
             lines = cur.split("\n")
-            last = len(lines) - 1
+            n_lines = len(lines)
             clipped = []
             for start, end, i in ranges:
-                if start > last:
-                    errors.append(ProgramError(prog.lines[i], f"remove_lines({start}, {end}) starts past the last line {last}"))
+                if start >= n_lines:
+                    errors.append(ProgramError(prog.lines[i], f"remove_lines({start}, {end}) starts past the last line {n_lines - 1}"))
+                    refused = refused or set()
                     refused.add(i)
                     continue
-                if end > last:
-                    errors.append(ProgramError(prog.lines[i], f"remove_lines({start}, {end}) clipped to the last line {last}"))
-                    end = last
+                if end >= n_lines:
+                    errors.append(ProgramError(prog.lines[i], f"remove_lines({start}, {end}) clipped to the last line {n_lines - 1}"))
+                    end = n_lines - 1
                 clipped.append((start, end))
             if clipped:
-                clipped.sort()
-                ps, pe = clipped[0]
-                for s, e in clipped[1:]:
-                    if s <= pe + 1:
-                        if e > pe:
-                            pe = e
-                    else:
-                        merged.append((ps, pe))
-                        ps, pe = s, e
-                merged.append((ps, pe))
+                merged = _merge(clipped)
         if len(errors) >= max_errors:
             ignored = True
             norms = []
@@ -116,26 +130,38 @@ def execute_chunk(text: str, program: str | Program, options: ExecOptions = DEFA
         else:
             applied = [op for i, op in enumerate(ops) if i not in refused] if refused else list(ops)
             if merged:
-                kept = []
-                prev = 0
+                kept: list[str] = []
+                a = 0  # first line of the current kept block
                 for s, e in merged:
-                    if s > prev:
-                        kept.extend(lines[prev:s])
-                    prev = e + 1
-                if prev <= last:
-                    kept.extend(lines[prev:])
+                    if s > a:
+                        kept += lines[a:s]
+                    a = e + 1
+                if a < n_lines:
+                    kept += lines[a:]
                 out = "\n".join(kept)
             else:
                 out = cur
-    n_in = len(text.split())
-    n_out = n_in if out is text else len(out.split())
     result = ExecutionResult(out, False, None, None, ignored, applied, merged, norms, errors,
-                             "chunk", "strict", n_in, n_out)
-    if n_in and not ignored and n_out / n_in <= 1.0 - options.drop_ratio:
+                             "chunk", "strict", source_in=text, source_out=out)
+    min_words = options.min_words
+    if out is text:
+        # nothing changed: the ratio is 1 (or the text is empty)
+        if not has_words(out, min_words + 1):
+            result.text, result.dropped, result.drop_reason = "", True, "too_few_words"
+        return result
+    keep_max = 1.0 - options.drop_ratio
+    # n_in <= (len + 1) // 2, so more than keep_max * that many words out decides "not low"
+    # (and not under keep_ratio) without counting every word; otherwise count exactly.
+    bound = int(max(keep_max, options.keep_ratio) * ((len(text) + 1) // 2)) + 2
+    if has_words(out, max(bound, min_words + 1)):
+        return result
+    n_in, n_out = count_words(text), count_words(out)
+    result.words_in, result.words_out = n_in, n_out
+    if n_in and n_out / n_in <= keep_max:
         result.text, result.dropped, result.drop_reason = "", True, "low_kept_ratio"
-    elif n_out <= options.min_words:
+    elif n_out <= min_words:
         result.text, result.dropped, result.drop_reason = "", True, "too_few_words"
-    elif n_in and not ignored and n_out / n_in < options.keep_ratio:
+    elif n_in and n_out / n_in < options.keep_ratio:
         result.text, result.program_ignored = text, True
     return result
 
