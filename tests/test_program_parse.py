@@ -121,6 +121,8 @@ def test_error_lines_are_one_based_and_carry_text():
     ("normalize(source_str=\"abc)", "unterminated"),
     ("normalize(source_str='abc\")", "unterminated"),
     ('normalize(source_str="")', "empty source"),
+    ('normalize(source_str=" ", target_str="_")', "refused"),
+    ("normalize(' ')", "refused"),
     ("normalize()", "string arguments"),
     ('normalize(source_str=3)', "string arguments"),
     ('normalize(source_str="a", target_str="b", count=2)', "unknown argument"),

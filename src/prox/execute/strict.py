@@ -35,8 +35,8 @@ def _checked(program: str | Program, stage: str, options: ExecOptions) -> Progra
         if reason is None and stage == "chunk":
             if type(op) is RemoveLines and not (0 <= op.start <= op.end):
                 reason = f"invalid line range {op.start}-{op.end}"
-            elif type(op) is Normalize and (not op.source or "\n" in op.source or "\n" in op.target):
-                reason = "normalize() with an empty source or a line break"
+            elif type(op) is Normalize and (op.source in ("", " ") or "\n" in op.source or "\n" in op.target):
+                reason = "normalize() with an empty or single-space source, or a line break"
         if reason:
             errors.append(ProgramError(line, reason))
             bad = True
