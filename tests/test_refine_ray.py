@@ -14,7 +14,13 @@ def test_ray_executor_local_instance(tmp_path):
     rows = dev_rows(20)
     for i in range(2):
         (tmp_path / f"part{i}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[i * 10:(i + 1) * 10]))
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+    import os
+    from pathlib import Path
+
+    tests, src = Path(__file__).resolve().parent, Path(__file__).resolve().parents[1] / "src"
+    # workers must import the test refiner module and prox
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(src), str(tests)])}})
     try:
         stats = run([tmp_path / "part*.jsonl"], tmp_path / "out", executor="ray", tasks=2,
                     ray={"cpus_per_task": 1, "mem_per_cpu_gb": 0.5})
