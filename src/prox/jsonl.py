@@ -8,6 +8,7 @@ UTF-8, and a string that is not encodable as UTF-8 (a lone surrogate from a JSON
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import sys
 from pathlib import Path
@@ -35,7 +36,9 @@ def open_binary(path: str | Path, mode: str = "rb") -> IO[bytes]:
     if kind == "zst":
         import zstandard
 
-        return zstandard.open(path, mode)
+        if mode == "rb":  # the zstd reader cannot iterate lines by itself
+            return io.BufferedReader(zstandard.open(path, "rb"), buffer_size=1 << 20)
+        return zstandard.open(path, "wb")
     return open(path, mode)
 
 
