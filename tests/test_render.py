@@ -422,3 +422,26 @@ def test_model_preset_with_a_llama2_template_gives_the_reference_strings():
         assert doc.text == vec["doc_prompt"]
         assert [p.text for p in prompts] == [c["prompt"] for c in vec["chunks"]]
         assert [p.token_ids for p in prompts] == [c["prompt_ids"][1:] for c in vec["chunks"]]
+
+
+@needs_shared
+def test_piecewise_ids_equal_whole_prompt_ids_on_real_pages():
+    """The exact fast paths (chunk ids composed from line ids, doc ids encoded head first)
+    against plain whole-prompt encoding, with a small budget and doc cut to exercise them."""
+    if not BENCH_DOCS.is_file():
+        pytest.skip("../shared/benchmarks absent")
+    texts = []
+    with gzip.open(BENCH_DOCS, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            texts.append(json.loads(line)["text"])
+            if len(texts) == 60:
+                break
+    texts += [v["text"] for v in VECTORS if v["category"] in ("special_tokens_in_text", "whitespace_edges")]
+    texts += ["a\n" * 3000, "\n\n<s>\n[000]x\n", "x" * 5000 + "\ny", "日本語\n" * 900]
+    opts = dict(chunk_budget=200, doc_max_ids=300)
+    fast = PromptRenderer(LLAMA_DIR, "prox", **opts)
+    whole = PromptRenderer(LLAMA_DIR, "prox", fast_path=False, **opts)
+    assert fast._layout is not None and whole._layout is None
+    assert fast.render_chunks_batch(texts) == whole.render_chunks_batch(texts)
+    assert fast.doc_prompts(texts) == whole.doc_prompts(texts)
+    assert sum(p.truncated for p in whole.doc_prompts(texts)) > 20

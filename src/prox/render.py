@@ -35,6 +35,9 @@ LINE_NUMBER_DIGITS = 3
 DOC_PROMPT_MAX_IDS = 2000
 # ProX apply_chunk_refining.py: the user message wraps the numbered chunk in these markers.
 DOC_OPEN, DOC_CLOSE = "[doc]", "[/doc]"
+# Doc prompts longer than this many characters per allowed id are encoded head first (speed
+# only: Llama-2 averages ~4 characters per id on web text; the ids are exact either way).
+DOC_HEAD_CHARS_PER_ID = 8
 
 PRESETS = ("prox", "model", "plain")
 STAGES = ("doc", "chunk")
@@ -186,6 +189,86 @@ def _slow_llama_tokenizer(tokenizer: Tokenizer) -> Tokenizer | None:
     return slow
 
 
+class _LlamaLayout:
+    """Checked facts about a Llama-2 style tokenizer that let long prompts be encoded piecewise
+    with exactly the ids of one whole-string encode:
+
+    - no BPE merge and no vocabulary entry involves "\\n" (it is always the byte token
+      <0x0A>), so every "\\n" splits the text into pieces that BPE encodes independently;
+    - no merge involves an ASCII digit, so the "[" of a numbered line "[007]..." can only merge
+      with a "▁" in front of it: the line's ids in context follow from its ids alone.
+
+    ``detect`` returns None unless every fact holds; the renderer then encodes whole prompts.
+    """
+
+    def __init__(self, base: Tokenizer, lead: list[int], newline: int, bracket: int,
+                 space_bracket: int, space: int, special: set[int], added: list[str]) -> None:
+        self.base, self.lead, self.newline = base, lead, newline
+        self.bracket, self.space_bracket, self.space = bracket, space_bracket, space
+        self.special, self.added = special, added
+
+    @classmethod
+    def detect(cls, tokenizer: Tokenizer, base: Tokenizer | None) -> "_LlamaLayout | None":
+        if base is None:
+            return None
+        spec = json.loads(tokenizer.to_str())
+        model = spec.get("model") or {}
+        if spec.get("pre_tokenizer") is not None or model.get("type") != "BPE" or not model.get("byte_fallback"):
+            return None
+        if any("\n" in tok for tok in model.get("vocab", {})):
+            return None
+        for merge in model.get("merges", []):
+            parts = merge.split(" ") if isinstance(merge, str) else merge
+            if any("\n" in part or part == "<0x0A>" or any(c in "0123456789" for c in part) for part in parts):
+                return None
+        added = [t.content for t in tokenizer.get_added_tokens_decoder().values()]
+        if any("\n" in a for a in added):
+            return None
+        ids = {t: tokenizer.token_to_id(t) for t in ("<0x0A>", "[", _SPIECE_UNDERLINE + "[", "0", _SPIECE_UNDERLINE)}
+        if None in ids.values():
+            return None
+        nl, br, sbr, zero = ids["<0x0A>"], ids["["], ids[_SPIECE_UNDERLINE + "["], ids["0"]
+        fast = tokenizer.encode("[0").ids
+        if (base.encode("\n").ids != [nl] or base.encode("[0").ids != [br, zero]
+                or base.encode(_SPIECE_UNDERLINE + "[0").ids != [sbr, zero] or fast[-2:] != [sbr, zero]):
+            return None
+        special = {i for i, tok in tokenizer.get_added_tokens_decoder().items() if tok.special}
+        return cls(base, fast[:-2], nl, br, sbr, ids[_SPIECE_UNDERLINE], special, added)
+
+    def has_added_token(self, text: str) -> bool:
+        return any(a in text for a in self.added)
+
+    def in_context(self, line_ids: list[int]) -> list[int] | None:
+        """Ids of a numbered line after a "\\n", from its stand-alone ids (lead + "▁[" ...)."""
+        n = len(self.lead)
+        if line_ids[:n] != self.lead or len(line_ids) <= n or line_ids[n] != self.space_bracket:
+            return None
+        return [self.bracket, *line_ids[n + 1 :]]
+
+    def doc_ids(self, prompts: Sequence[str], max_ids: int | None) -> list[list[int]]:
+        """Slow-tokenizer ids of each prompt. A long prompt is cut at a "\\n" into a head of
+        about ``DOC_HEAD_CHARS_PER_ID * max_ids`` characters and the rest; the rest is encoded
+        only when the head alone has no more than ``max_ids`` ids (the result is cut later)."""
+        heads, rests = [], []
+        for p in prompts:
+            cut = p.rfind("\n", 0, DOC_HEAD_CHARS_PER_ID * max_ids) if max_ids and len(p) > DOC_HEAD_CHARS_PER_ID * max_ids else -1
+            heads.append(p[:cut] if cut > 0 else p)
+            rests.append(p[cut + 1 :] if cut > 0 else None)
+        out = []
+        encs = self.base.encode_batch([_SPIECE_UNDERLINE + h if h else h for h in heads], add_special_tokens=False)
+        for enc in encs:
+            ids = enc.ids
+            # one "▁" before the whole text, dropped when a special token follows it
+            if len(ids) > 1 and ids[0] == self.space and ids[1] in self.special:
+                ids = ids[1:]
+            out.append(ids)
+        todo = [d for d, rest in enumerate(rests) if rest is not None and len(out[d]) <= max_ids]
+        if todo:
+            for d, enc in zip(todo, self.base.encode_batch([rests[d] for d in todo], add_special_tokens=False)):
+                out[d] = [*out[d], self.newline, *enc.ids]
+        return out
+
+
 # ---------------------------------------------------------------------------------------------
 # The renderer
 
@@ -210,6 +293,7 @@ class PromptRenderer:
         chat_template: str | None = None,
         config: dict | None = None,
         with_ids: bool = True,
+        fast_path: bool = True,
     ) -> None:
         if preset not in PRESETS:
             raise RenderError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -238,6 +322,9 @@ class PromptRenderer:
         self._special_ids = {
             i for i, tok in self.tokenizer.get_added_tokens_decoder().items() if tok.special
         }
+        # Exact piecewise encoding for Llama-2 tokenizers (prox preset); None = whole prompts.
+        self._layout = _LlamaLayout.detect(self.tokenizer, self._doc_tokenizer) if fast_path else None
+        self._chunk_frame: tuple[list[int], list[int]] | None = None
 
     # -- chat formatting ------------------------------------------------------------------------
 
@@ -293,6 +380,8 @@ class PromptRenderer:
     # -- token ids ------------------------------------------------------------------------------
 
     def _doc_ids(self, prompts: list[str]) -> list[list[int]]:
+        if self._layout is not None:
+            return self._layout.doc_ids(prompts, self.doc_max_ids)
         if self._doc_tokenizer is not None:
             # Slow LlamaTokenizer(legacy=False): one "▁" before the whole text, dropped again
             # when the text starts with a special token.
@@ -313,6 +402,39 @@ class PromptRenderer:
         # so the model sees two BOS (the template's "<s>" text and the tokenizer's own).
         add_special = self.preset in ("prox", "plain")
         return [e.ids for e in self.tokenizer.encode_batch(prompts, add_special_tokens=add_special)]
+
+    def _frame_ids(self) -> tuple[list[int], list[int]] | None:
+        """prox chunk prompts are ``head + "\\n" + numbered lines + "\\n" + tail``: the ids of
+        head (BOS included) and tail, or None when the rendered frame has another shape."""
+        if self._chunk_frame is None:
+            marker = "\x00prox-chunk\x00"
+            head, sep, tail = self.format_chat(wrap_chunk(marker)).partition(f"\n{marker}\n")
+            if not sep or self._layout.has_added_token(head[len(self.bos_token):] + tail) \
+                    or not head.startswith(self.bos_token) or "\n" in tail:
+                self._chunk_frame = ([], [])  # not composable: encode whole prompts
+            else:
+                self._chunk_frame = (self._chunk_ids([head])[0], self._layout.base.encode(tail).ids)
+        return self._chunk_frame if self._chunk_frame[0] else None
+
+    def _compose_chunk_ids(self, text: str, line_ids: list[list[int]], chunks: list[Chunk]) -> list[list[int]] | None:
+        """Chunk prompt ids from the lines' own ids (no second tokenization), or None."""
+        frame = self._frame_ids() if self._layout is not None and self.preset == "prox" else None
+        if frame is None or self._layout.has_added_token(text):
+            return None
+        context = [self._layout.in_context(ids) for ids in line_ids]
+        if any(c is None for c in context):
+            return None
+        head, tail = frame
+        out = []
+        for c in chunks:
+            ids = list(head)
+            for k in range(c.first_line, c.last_line + 1):
+                ids.append(self._layout.newline)
+                ids.extend(context[k])
+            ids.append(self._layout.newline)
+            ids.extend(tail)
+            out.append(ids)
+        return out
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -337,12 +459,16 @@ class PromptRenderer:
         """Per numbered line, its token count with the tokenizer's default special tokens
         (the reference counts ``len(fast_tokenizer.encode("[007]line"))``, BOS included).
         "" has no lines (the reference skips empty documents)."""
+        return [[len(ids) for ids in doc] for doc in self._line_ids_batch(texts)]
+
+    def _line_ids_batch(self, texts: Sequence[str]) -> list[list[list[int]]]:
+        """Per document, per numbered line, its stand-alone ids (one tokenizer batch)."""
         lines_per_doc = [numbered_lines(t, self.line_digits) if t else [] for t in texts]
         flat = [line for lines in lines_per_doc for line in lines]
-        counts = [len(e.ids) for e in self.tokenizer.encode_batch(flat)] if flat else []
+        ids = [e.ids for e in self.tokenizer.encode_batch(flat)] if flat else []
         out, pos = [], 0
         for lines in lines_per_doc:
-            out.append(counts[pos : pos + len(lines)])
+            out.append(ids[pos : pos + len(lines)])
             pos += len(lines)
         return out
 
@@ -350,12 +476,15 @@ class PromptRenderer:
         return self.chunks_batch([text])[0]
 
     def chunks_batch(self, texts: Sequence[str]) -> list[list[Chunk]]:
+        return self._chunks_from_line_ids(texts, self._line_ids_batch(texts))
+
+    def _chunks_from_line_ids(self, texts: Sequence[str], line_ids: list[list[list[int]]]) -> list[list[Chunk]]:
         out = []
-        for text, counts in zip(texts, self.line_token_counts_batch(texts)):
+        for text, ids in zip(texts, line_ids):
             lines = numbered_lines(text, self.line_digits) if text else []
             out.append([
                 Chunk(a, b, "\n".join(lines[a : b + 1]), n)
-                for a, b, n in greedy_chunks(counts, self.chunk_budget)
+                for a, b, n in greedy_chunks([len(x) for x in ids], self.chunk_budget)
             ])
         return out
 
@@ -368,16 +497,22 @@ class PromptRenderer:
 
     def render_chunks_batch(self, texts: Sequence[str]) -> list[tuple[list[Chunk], list[RenderedPrompt]]]:
         """Chunks and their prompts, per document."""
-        chunk_lists = self.chunks_batch(texts)
+        line_ids = self._line_ids_batch(texts)
+        chunk_lists = self._chunks_from_line_ids(texts, line_ids)
         strings = [[self.format_chat(wrap_chunk(c.text)) for c in cl] for cl in chunk_lists]
-        flat = [s for ss in strings for s in ss]
-        ids = self._chunk_ids(flat) if self.with_ids and flat else [None] * len(flat)
-        out, pos = [], 0
-        for cl, ss in zip(chunk_lists, strings):
-            prompts = [RenderedPrompt(s, i) for s, i in zip(ss, ids[pos : pos + len(ss)])]
-            pos += len(ss)
-            out.append((cl, prompts))
-        return out
+        ids: list[list[list[int]] | None] = [None] * len(texts)
+        if self.with_ids:
+            for d, (text, cl) in enumerate(zip(texts, chunk_lists)):
+                ids[d] = self._compose_chunk_ids(text, line_ids[d], cl)
+            rest = [s for d, ss in enumerate(strings) if ids[d] is None for s in ss]
+            encoded = iter(self._chunk_ids(rest) if rest else [])
+            for d, ss in enumerate(strings):
+                if ids[d] is None:
+                    ids[d] = [next(encoded) for _ in ss]
+        return [
+            (cl, [RenderedPrompt(s, i) for s, i in zip(ss, ids[d] or [None] * len(ss))])
+            for d, (cl, ss) in enumerate(zip(chunk_lists, strings))
+        ]
 
     def render(self, texts: Sequence[str], stage: str) -> list[list[RenderedPrompt]]:
         """Per document, its prompts for ``stage`` ("doc": exactly one; "chunk": one per chunk)."""
