@@ -100,19 +100,28 @@ def refine_docs(docs: Sequence[Doc], refiner: Any, outdir: str | Path, *, mode: 
     finally:
         for f in files.values():
             f.close()
-    stats = {
-        "refiner": refiner_spec or getattr(refiner, "name", str(refiner)),
-        "documents": len(docs),
-        "counts": {**{o: counts[o] for o in OUTCOMES}, "lines_removed": counts["lines_removed"],
-                   "normalizations": counts["normalizations"]},
-        "reasons": dict(reasons.most_common()),
-        "chars_in": chars["in"],
-        "chars_out": chars["out"],
-        "wall_s": round(time.perf_counter() - t0, 3),
-        "mode": mode,
-    }
+    stats = _stats(refiner_spec or getattr(refiner, "name", str(refiner)), len(docs), counts, reasons,
+                   chars["in"], chars["out"], time.perf_counter() - t0, mode)
     (outdir / "stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
     return stats
+
+
+def _stats(spec: str, n: int, counts: Counter, reasons: Counter, chars_in: int, chars_out: int, wall: float,
+           mode: str | None) -> dict:
+    """Same top-level keys as the pipeline's stats.json (documents, *_reasons, text, programs, refiner, settings)."""
+    return {
+        "documents": {"docs_in": n, **{o: counts[o] for o in OUTCOMES}},
+        "balanced": n == sum(counts[o] for o in OUTCOMES),
+        "dropped_reasons": {k.split(":", 1)[1]: v for k, v in reasons.most_common() if k.startswith("dropped:")},
+        "failed_reasons": {k.split(":", 1)[1]: v for k, v in reasons.most_common() if k.startswith("failed:")},
+        "text": {"chars_in": chars_in, "chars_out": chars_out,
+                 "chars_kept_ratio": round(chars_out / chars_in, 4) if chars_in else None},
+        "programs": {"lines_removed": counts["lines_removed"], "normalizations": counts["normalizations"]},
+        "throughput": {"wall_s": round(wall, 3)},
+        "refiner": {"name": spec, "spec": spec, "options": {}},
+        "settings": {"stages": ["doc", "chunk"] if spec != "raw" else [], "mode": mode, "runner": "prox.compare"},
+        "complete": True,
+    }
 
 
 def write_raw(docs: Sequence[Doc], outdir: str | Path) -> dict:
@@ -127,9 +136,7 @@ def write_raw(docs: Sequence[Doc], outdir: str | Path) -> dict:
     for o in ("dropped", "failed"):
         gzip.open(outdir / o / "00000.jsonl.gz", "wt").close()
     chars = sum(len(d.text) for d in docs)
-    stats = {"refiner": "raw", "documents": len(docs),
-             "counts": {"kept": len(docs), "dropped": 0, "failed": 0, "lines_removed": 0, "normalizations": 0},
-             "reasons": {}, "chars_in": chars, "chars_out": chars, "wall_s": 0.0, "mode": None}
+    stats = _stats("raw", len(docs), Counter(kept=len(docs)), Counter(), chars, chars, 0.0, None)
     (outdir / "stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
     return stats
 

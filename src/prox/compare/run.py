@@ -62,8 +62,10 @@ def run_compare(docs: Sequence[Doc], outdir: str | Path, *, refiners: Sequence[s
             stats = refine_variant(spec, docs, vdir, mode=mode, refiner_options=refiner_options)
             kept = [r["text"] for r in read_outputs(vdir, "kept")]
             streams[spec] = encode_stream(tok, kept) if kept else []
-            row.update(docs_in=len(docs), docs_kept=stats["counts"]["kept"], docs_dropped=stats["counts"]["dropped"],
-                       docs_failed=stats["counts"]["failed"], chars_kept=stats["chars_out"],
+            n = stats["documents"]
+            row.update(docs_in=len(docs), docs_kept=n["kept"], docs_dropped=n["dropped"],
+                       docs_failed=n["failed"], chars_kept=stats["text"]["chars_out"],
+                       dropped_reasons=stats["dropped_reasons"],
                        tokens_kept=len(streams[spec]), refine_s=round(time.perf_counter() - t0, 2))
             log(f"[{spec}] kept {row['docs_kept']}/{len(docs)} docs, {row['tokens_kept']} tokens ({row['refine_s']} s)")
         except Exception as exc:  # noqa: BLE001 - one broken variant must not sink the comparison

@@ -1,0 +1,139 @@
+"""Read a refine output folder into plain per-document rows and aggregate statistics."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("kept", "dropped", "failed")
+TOP_N = 25  # most frequent removed lines / normalizations shown
+
+
+def _maybe_json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+@dataclass
+class DocRow:
+    id: str
+    outcome: str
+    raw: str
+    text: str                      # refined text for kept, "" otherwise
+    reason: str | None
+    doc_program: str | None
+    chunk_programs: list[str]
+    removed_ranges: list[tuple[int, int]]
+    normalizations: list[tuple[str, str]]
+    errors: list[dict]
+
+    @property
+    def n_ops(self) -> int:
+        return len(self.removed_ranges) + len(self.normalizations)
+
+
+def _row(rec: dict, outcome: str) -> DocRow:
+    meta = rec.get("metadata") or {}
+    meta = _maybe_json(meta) if not isinstance(meta, dict) else meta
+    execu = _maybe_json(meta.get("execution")) or {}
+    if not isinstance(execu, dict):
+        execu = {}
+    raw = meta.get("raw_text")
+    if not isinstance(raw, str):
+        raw = rec.get("text") or ""
+    reason = rec.get("reason") if outcome == "dropped" else rec.get("error") if outcome == "failed" else None
+    return DocRow(
+        id=str(rec.get("id")), outcome=outcome, raw=raw,
+        text=(rec.get("text") or "") if outcome == "kept" else "", reason=reason,
+        doc_program=meta.get("doc_program"), chunk_programs=list(meta.get("chunk_programs") or []),
+        removed_ranges=[(int(a), int(b)) for a, b in execu.get("removed_ranges") or []],
+        normalizations=[(str(s), str(t)) for s, t in execu.get("normalizations") or []],
+        errors=list(execu.get("errors") or []),
+    )
+
+
+def load_rows(outdir: str | Path) -> list[DocRow]:
+    from prox.compare.data import iter_rows
+
+    rows: list[DocRow] = []
+    for outcome in OUTCOMES:
+        folder = Path(outdir) / outcome
+        if not folder.is_dir():
+            continue
+        files = sorted(p for p in folder.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")))
+        for rec in iter_rows(files) if files else []:
+            rows.append(_row(rec, outcome))
+    return rows
+
+
+def load_stats(outdir: str | Path) -> dict:
+    path = Path(outdir) / "stats.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return {}
+    return {}
+
+
+@dataclass
+class Summary:
+    counts: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)       # "dropped: drop_doc", "failed: ..."
+    chars_in: int = 0
+    chars_out: int = 0
+    lines_removed: int = 0
+    removed_lines: Counter = field(default_factory=Counter)
+    normalizations: Counter = field(default_factory=Counter)
+    error_reasons: Counter = field(default_factory=Counter)
+    len_before: list[int] = field(default_factory=list)     # chars, kept docs
+    len_after: list[int] = field(default_factory=list)
+    kept_ratio: list[float] = field(default_factory=list)   # chars out / chars in, kept docs
+    ops_per_doc: list[int] = field(default_factory=list)    # operations applied, kept docs
+    errors_per_doc: list[int] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts[o] for o in OUTCOMES)
+
+
+def summarize(rows: list[DocRow]) -> Summary:
+    s = Summary()
+    for r in rows:
+        s.counts[r.outcome] += 1
+        s.chars_in += len(r.raw)
+        if r.outcome != "kept":
+            detail = (r.reason or "unknown")
+            if r.outcome == "failed":
+                detail = detail.split(":", 1)[0]
+            elif detail == "doc_program" and r.doc_program:
+                # rule refiners name the rule in a comment line: "# gopher_short_doc"
+                notes = [ln.strip()[1:].strip() for ln in r.doc_program.split("\n") if ln.strip().startswith("#")]
+                if notes:
+                    detail = f"doc_program: {notes[0][:80]}"
+            s.reasons[f"{r.outcome}: {detail}"] += 1
+        s.errors_per_doc.append(len(r.errors))
+        for e in r.errors:
+            s.error_reasons[str(e.get("reason", "error"))] += 1
+        if r.outcome != "kept":
+            continue
+        s.chars_out += len(r.text)
+        s.len_before.append(len(r.raw))
+        s.len_after.append(len(r.text))
+        s.kept_ratio.append(len(r.text) / len(r.raw) if r.raw else 1.0)
+        s.ops_per_doc.append(r.n_ops)
+        lines = r.raw.split("\n")
+        for a, b in r.removed_ranges:
+            for i in range(max(a, 0), min(b, len(lines) - 1) + 1):
+                s.lines_removed += 1
+                if lines[i].strip():
+                    s.removed_lines[lines[i].strip()[:200]] += 1
+        for src, tgt in r.normalizations:
+            s.normalizations[(src[:200], tgt[:200])] += 1
+    return s
