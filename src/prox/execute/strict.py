@@ -87,6 +87,8 @@ def execute_chunk(text: str, program: str | Program, options: ExecOptions = DEFA
     applied: list = []
     norms: list[tuple[str, str]] = []
     merged: list[tuple[int, int]] = []
+    slack = 0  # upper bound on words the normalizations removed (see _decide)
+    lines: list[str] = []
     if not ignored and ops:
         cur = text
         ranges = []  # (start, end, op index)
@@ -98,28 +100,38 @@ def execute_chunk(text: str, program: str | Program, options: ExecOptions = DEFA
                 ranges.append((op.start, op.end, i))
             elif cls is Normalize:
                 src, tgt = op.source, op.target
-                if len(tgt) > len(src):
+                grow = len(tgt) - len(src)
+                if grow > 0:
                     count = cur.count(src)
-                    if count and len(cur) + count * (len(tgt) - len(src)) > limit:
+                    if count and len(cur) + count * grow > limit:
                         errors.append(ProgramError(prog.lines[i], "normalize would grow the document past the bound"))
                         refused = refused or set()
                         refused.add(i)
                         continue
-                cur = cur.replace(src, tgt)
+                new = cur.replace(src, tgt)
+                if new is not cur:
+                    hits = (len(new) - len(cur)) // grow if grow else cur.count(src)
+                    # one replacement removes at most words(src) + 2 words (two joins may merge)
+                    slack += hits * (count_words(src) + 2)
+                    cur = new
                 norms.append((src, tgt))
+        n_lines = -1  # unknown: more lines than any range reaches
         if ranges:
-            lines = cur.split("\n")
-            n_lines = len(lines)
+            reach = max(e for _, e, _ in ranges) + 1
+            lines = cur.split("\n", reach)  # lines[reach], if present, is the rest of the text
+            if len(lines) <= reach:
+                n_lines = len(lines)
             clipped = []
             for start, end, i in ranges:
-                if start >= n_lines:
-                    errors.append(ProgramError(prog.lines[i], f"remove_lines({start}, {end}) starts past the last line {n_lines - 1}"))
-                    refused = refused or set()
-                    refused.add(i)
-                    continue
-                if end >= n_lines:
-                    errors.append(ProgramError(prog.lines[i], f"remove_lines({start}, {end}) clipped to the last line {n_lines - 1}"))
-                    end = n_lines - 1
+                if n_lines >= 0:
+                    if start >= n_lines:
+                        errors.append(ProgramError(prog.lines[i], f"remove_lines({start}, {end}) starts past the last line {n_lines - 1}"))
+                        refused = refused or set()
+                        refused.add(i)
+                        continue
+                    if end >= n_lines:
+                        errors.append(ProgramError(prog.lines[i], f"remove_lines({start}, {end}) clipped to the last line {n_lines - 1}"))
+                        end = n_lines - 1
                 clipped.append((start, end))
             if clipped:
                 merged = _merge(clipped)
@@ -136,34 +148,44 @@ def execute_chunk(text: str, program: str | Program, options: ExecOptions = DEFA
                     if s > a:
                         kept += lines[a:s]
                     a = e + 1
-                if a < n_lines:
-                    kept += lines[a:]
+                kept += lines[a:]
                 out = "\n".join(kept)
             else:
                 out = cur
     result = ExecutionResult(out, False, None, None, ignored, applied, merged, norms, errors,
                              "chunk", "strict", source_in=text, source_out=out)
-    min_words = options.min_words
-    if out is text:
-        # nothing changed: the ratio is 1 (or the text is empty)
-        if not has_words(out, min_words + 1):
+    _decide(result, text, out, lines, merged, slack, options)
+    return result
+
+
+def _decide(result: ExecutionResult, text: str, out: str, lines: list[str],
+            merged: list[tuple[int, int]], slack: int, options: ExecOptions) -> None:
+    """The keep/drop decision, counting as few words as it can.
+
+    Words never span a line break, so words(normalized) = n_out + words(removed lines),
+    and n_in <= words(normalized) + slack. Hence ``n_out > r / (1 - r) * (removed + slack)``
+    proves ``n_out > r * n_in``: the kept ratio is above the drop threshold, read from
+    the first few words of ``out``. Otherwise both texts are counted exactly.
+    """
+    need = options.min_words + 1
+    if out is text:  # nothing changed: the kept ratio is 1
+        if not has_words(out, need):
             result.text, result.dropped, result.drop_reason = "", True, "too_few_words"
-        return result
+        return
     keep_max = 1.0 - options.drop_ratio
-    # n_in <= (len + 1) // 2, so more than keep_max * that many words out decides "not low"
-    # (and not under keep_ratio) without counting every word; otherwise count exactly.
-    bound = int(max(keep_max, options.keep_ratio) * ((len(text) + 1) // 2)) + 2
-    if has_words(out, max(bound, min_words + 1)):
-        return result
+    r = max(keep_max, options.keep_ratio)
+    if r < 1.0:
+        removed = sum(count_words("\n".join(lines[s: e + 1])) for s, e in merged)
+        if has_words(out, max(int(r / (1.0 - r) * (removed + slack)) + 2, need)):
+            return
     n_in, n_out = count_words(text), count_words(out)
     result.words_in, result.words_out = n_in, n_out
     if n_in and n_out / n_in <= keep_max:
         result.text, result.dropped, result.drop_reason = "", True, "low_kept_ratio"
-    elif n_out <= min_words:
+    elif n_out <= options.min_words:
         result.text, result.dropped, result.drop_reason = "", True, "too_few_words"
     elif n_in and n_out / n_in < options.keep_ratio:
         result.text, result.program_ignored = text, True
-    return result
 
 
 def execute_strict(text: str, program: str | Program, stage: str = "chunk",
