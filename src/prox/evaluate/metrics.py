@@ -1,0 +1,120 @@
+"""Line-wise and document-level F1, as in the benchmarks README (§4 "Scoring protocol").
+
+Lines: noise is the positive class. TP = predicted-removed ∩ noisy, FP = predicted-removed
+∩ content, FN = noisy − predicted-removed; uncertain lines are ignored. Micro sums TP/FP/FN
+over rows; macro averages per-row P/R/F1 with P = 1 for a row with no predicted removals
+among its labelled lines, R = 1 for a row with no noisy lines, F1 = 1 when it has neither.
+
+Docs: DROP is the positive class; P/R/F1 of DROP and of KEEP, plus accuracy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+@dataclass
+class LineCounts:
+    rows: int = 0
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    macro_p: float = 0.0
+    macro_r: float = 0.0
+    macro_f1: float = 0.0
+
+    def add(self, removed: Iterable[int], noisy: set[int], content: set[int]) -> None:
+        removed = set(removed)
+        tp = len(removed & noisy)
+        fp = len(removed & content)
+        fn = len(noisy) - tp
+        self.rows += 1
+        self.tp += tp
+        self.fp += fp
+        self.fn += fn
+        p = tp / (tp + fp) if tp + fp else 1.0
+        r = tp / len(noisy) if noisy else 1.0
+        if tp + fp == 0 and not noisy:
+            f = 1.0
+        else:
+            f = 2 * p * r / (p + r) if p + r else 0.0
+        self.macro_p += p
+        self.macro_r += r
+        self.macro_f1 += f
+
+    def to_dict(self) -> dict:
+        p, r, f = _prf(self.tp, self.fp, self.fn)
+        n = max(self.rows, 1)
+        return {
+            "rows": self.rows,
+            "tp": self.tp, "fp": self.fp, "fn": self.fn,
+            "micro": {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)},
+            "macro": {"precision": round(self.macro_p / n, 4), "recall": round(self.macro_r / n, 4),
+                      "f1": round(self.macro_f1 / n, 4)},
+        }
+
+
+@dataclass
+class LineScorer:
+    """Accumulates line scores per (view, source), plus ``ALL`` per view."""
+
+    groups: dict[tuple[str, str], LineCounts] = field(default_factory=dict)
+
+    def add(self, view: str, source: str, removed: Iterable[int], noisy: set[int], content: set[int]) -> None:
+        removed = set(removed)
+        for key in ((view, source), (view, "ALL")):
+            self.groups.setdefault(key, LineCounts()).add(removed, noisy, content)
+
+    def to_dict(self) -> dict:
+        out: dict[str, dict] = {}
+        for (view, source) in sorted(self.groups, key=lambda k: (k[0], k[1] == "ALL", k[1])):
+            out.setdefault(view, {})[source] = self.groups[(view, source)].to_dict()
+        return out
+
+
+@dataclass
+class DocCounts:
+    tp: int = 0  # drop predicted, drop gold
+    fp: int = 0  # drop predicted, keep gold
+    fn: int = 0  # keep predicted, drop gold
+    tn: int = 0
+
+    def add(self, pred_drop: bool, gold_drop: bool) -> None:
+        if pred_drop and gold_drop:
+            self.tp += 1
+        elif pred_drop:
+            self.fp += 1
+        elif gold_drop:
+            self.fn += 1
+        else:
+            self.tn += 1
+
+    def to_dict(self) -> dict:
+        n = self.tp + self.fp + self.fn + self.tn
+        dp, dr, df = _prf(self.tp, self.fp, self.fn)
+        kp, kr, kf = _prf(self.tn, self.fn, self.fp)
+        return {
+            "docs": n, "gold_drop": self.tp + self.fn, "pred_drop": self.tp + self.fp,
+            "drop": {"precision": round(dp, 4), "recall": round(dr, 4), "f1": round(df, 4)},
+            "keep": {"precision": round(kp, 4), "recall": round(kr, 4), "f1": round(kf, 4)},
+            "accuracy": round((self.tp + self.tn) / n, 4) if n else 0.0,
+        }
+
+
+@dataclass
+class DocScorer:
+    groups: dict[str, DocCounts] = field(default_factory=dict)
+
+    def add(self, source: str, pred_drop: bool, gold_drop: bool) -> None:
+        for key in (source, "ALL"):
+            self.groups.setdefault(key, DocCounts()).add(pred_drop, gold_drop)
+
+    def to_dict(self) -> dict:
+        return {k: self.groups[k].to_dict() for k in sorted(self.groups, key=lambda s: (s == "ALL", s))}
