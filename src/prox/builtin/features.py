@@ -1,0 +1,303 @@
+"""Line and document features of the builtin refiner (pure Python + numpy, no model).
+
+A document is ``text.split("\\n")`` -- the same line numbering as the ProX programs and
+the benchmark labels. Every line gets
+
+* a bag of *tokens* (lower-cased words, word bigrams, first/last word markers and a few
+  shape tokens), scored by a linear token model (``token_score``), and
+* a dense vector (``LINE_FEATURES``): its own shape, its position among the non-blank
+  lines, the same facts about its non-blank neighbours, and document aggregates.
+
+Blank lines are skipped when looking for neighbours, because the main-content extractor
+puts a blank line between most paragraphs.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Sequence
+
+import numpy as np
+
+# C4 line rule (Raffel et al. 2020, "Exploring the limits of transfer learning", §2.2).
+C4_TERMINAL = (".", "!", "?", '"')
+C4_BAD_SUBSTRINGS = ("javascript", "cookie", "lorem ipsum")
+# A "long" line: at least this many words (a paragraph, not a caption or a link).
+LONG_LINE_WORDS = 20
+SHORT_LINE_WORDS = 5
+
+_WORD = re.compile(r"\w+")
+_TERMINAL = (".", "!", "?", '"', "”", "’", "'", "»", ")", "。", "！", "？", ":", ";")
+_SENTENCE_END = (".", "!", "?", '"', "”", "’", "'", "»", "。", "！", "？")
+_BULLETS = ("•", "-", "*", "|", "·", ">", "»", "©", "–", "—", "→", "►", "▶", "#", "+")
+_LINKISH = ("http", "www.", ".com", ".html", "@", "://")
+
+# Frequent function words of the languages in the public data (EN, DE, FR, ES, PL, IT, NL).
+STOP_WORDS = frozenset(
+    """the a an and or of to in on for with is are was were be been it this that as at by from
+    not but have has had he she they we you i his her their our its which who will would can
+    der die das und ist nicht ein eine zu den mit von sich des auf für im dem es auch wie
+    le la les et est un une des du en que qui pour dans pas sur au ce il elle
+    el los las y es una por con para se del lo como más
+    i w z na się nie do że jest to o jak
+    di che il non per una sono
+    het een van en de is dat op te""".split()
+)
+
+# The base facts of one line (index into the per-line base vector).
+BASE_NAMES = [
+    "blank", "log_chars", "log_words", "ends_sentence", "ends_colon", "ends_other_punct",
+    "upper_ratio", "digit_ratio", "alpha_ratio", "starts_bullet", "pipe_count",
+    "title_ratio", "linkish", "dup_count", "mean_word_len", "stop_ratio", "c4_fail",
+    "short", "long", "punct_ratio",
+]
+_NB = len(BASE_NAMES)
+# Base facts copied from each non-blank neighbour.
+_CTX = ["log_words", "ends_sentence", "upper_ratio", "title_ratio", "c4_fail", "stop_ratio", "linkish"]
+_CTX_IDX = [BASE_NAMES.index(n) for n in _CTX]
+CONTEXT_OFFSETS = (-3, -2, -1, 1, 2, 3)
+
+LINE_FEATURES: list[str] = (
+    list(BASE_NAMES)
+    + ["token_score"]
+    + [f"{name}@{off:+d}" for off in CONTEXT_OFFSETS for name in _CTX + ["token_score", "exists"]]
+    + [
+        "rel_pos", "log_idx_from_start", "log_idx_from_end", "words_before_frac", "words_after_frac",
+        "before_first_long", "after_last_long", "short_run_len", "dist_prev_long", "dist_next_long",
+        "blank_before", "blank_after",
+        "doc_log_lines", "doc_log_words", "doc_short_frac", "doc_sentence_frac", "doc_mean_words",
+        "doc_blank_frac", "doc_token_mean", "doc_dup_frac",
+    ]
+)
+
+
+def split_lines(text: str) -> list[str]:
+    """The ProX line numbering: ``text.split("\\n")``."""
+    return text.split("\n")
+
+
+def line_tokens(line: str) -> list[str]:
+    """Tokens of one line for the token model (lower-cased words, bigrams, markers)."""
+    words = _WORD.findall(line.lower())
+    if not words:
+        stripped = line.strip()
+        return ["<nowords>", "<sym:" + stripped[:3] + ">"] if stripped else ["<blank>"]
+    n = len(words)
+    toks = words + [words[i] + " " + words[i + 1] for i in range(n - 1)]
+    toks.append("^" + words[0])
+    toks.append(words[-1] + "$")
+    toks.append("<len:%d>" % min(n, 12) if n < 12 else "<len:%d>" % (12 + min(n // 10, 5)))
+    stripped = line.strip()
+    toks.append("<last:" + stripped[-1] + ">")
+    toks.append("<first:" + stripped[0] + ">")
+    return toks
+
+
+def base_features(line: str, dup_count: int) -> list[float]:
+    stripped = line.strip()
+    if not stripped:
+        return [1.0] + [0.0] * (_NB - 1)
+    n_chars = len(stripped)
+    words = stripped.split()
+    n_words = len(words)
+    letters = upper = digits = alpha = 0
+    for ch in stripped:
+        if ch.isalpha():
+            alpha += 1
+            if ch.isupper():
+                upper += 1
+        elif ch.isdigit():
+            digits += 1
+    letters = alpha
+    low = stripped.lower()
+    last = stripped[-1]
+    ends_sentence = last in _SENTENCE_END
+    title = sum(1 for w in words if w[:1].isupper())
+    stops = sum(1 for w in low.split() if w in STOP_WORDS)
+    c4_fail = (not stripped.endswith(C4_TERMINAL)) or any(b in low for b in C4_BAD_SUBSTRINGS)
+    punct = n_chars - alpha - digits - stripped.count(" ")
+    return [
+        0.0,
+        math.log1p(n_chars),
+        math.log1p(n_words),
+        1.0 if ends_sentence else 0.0,
+        1.0 if last == ":" else 0.0,
+        1.0 if (last in _TERMINAL and not ends_sentence and last != ":") else 0.0,
+        upper / letters if letters else 0.0,
+        digits / n_chars,
+        alpha / n_chars,
+        1.0 if stripped.startswith(_BULLETS) else 0.0,
+        float(min(stripped.count("|"), 10)),
+        title / n_words,
+        1.0 if any(s in low for s in _LINKISH) else 0.0,
+        float(min(dup_count - 1, 5)),
+        alpha / n_words,
+        stops / n_words,
+        1.0 if c4_fail else 0.0,
+        1.0 if n_words < SHORT_LINE_WORDS else 0.0,
+        1.0 if n_words >= LONG_LINE_WORDS else 0.0,
+        punct / n_chars,
+    ]
+
+
+_I_BLANK = BASE_NAMES.index("blank")
+_I_WORDS = BASE_NAMES.index("log_words")
+_I_SENT = BASE_NAMES.index("ends_sentence")
+_I_DUP = BASE_NAMES.index("dup_count")
+_I_SHORT = BASE_NAMES.index("short")
+_I_LONG = BASE_NAMES.index("long")
+
+
+def base_matrix(lines: Sequence[str]) -> np.ndarray:
+    """``len(lines) x len(BASE_NAMES)``: the base facts of every line of one document."""
+    counts: dict[str, int] = {}
+    keys = [ln.strip() for ln in lines]
+    for k in keys:
+        if k:
+            counts[k] = counts.get(k, 0) + 1
+    if not keys:
+        return np.zeros((0, _NB))
+    return np.array([base_features(ln, counts.get(k, 0)) for ln, k in zip(lines, keys)], dtype=np.float64)
+
+
+def doc_line_features(base: np.ndarray, token_scores: np.ndarray) -> np.ndarray:
+    """The dense feature matrix (``n_lines x len(LINE_FEATURES)``) of one document."""
+    n = len(base)
+    if n == 0:
+        return np.zeros((0, len(LINE_FEATURES)))
+    ts = np.asarray(token_scores, dtype=np.float64)
+    nonblank = np.flatnonzero(base[:, _I_BLANK] == 0.0)
+    m = len(nonblank)
+    out = np.zeros((n, len(LINE_FEATURES)))
+    out[:, :_NB] = base
+    out[:, _NB] = ts
+    col = _NB + 1
+    if m == 0:
+        return out
+    nb = base[nonblank]
+    nts = ts[nonblank]
+    ctx = np.concatenate([nb[:, _CTX_IDX], nts[:, None], np.ones((m, 1))], axis=1)
+    width = ctx.shape[1]
+    # Neighbour blocks over the non-blank sequence (missing neighbour -> zeros, exists=0).
+    for off in CONTEXT_OFFSETS:
+        block = np.zeros((m, width))
+        if off < 0 and m + off > 0:
+            block[-off:] = ctx[: m + off]
+        elif off > 0 and m - off > 0:
+            block[: m - off] = ctx[off:]
+        out[nonblank, col : col + width] = block
+        col += width
+    # Position among non-blank lines and in the word mass.
+    k = np.arange(m, dtype=np.float64)
+    words = np.expm1(nb[:, _I_WORDS])
+    total = words.sum() or 1.0
+    cum = np.cumsum(words)
+    long_idx = np.flatnonzero(nb[:, _I_LONG] > 0)
+    first_long = long_idx[0] if len(long_idx) else m
+    last_long = long_idx[-1] if len(long_idx) else -1
+    # Distance (in non-blank lines) to the previous / next long line, capped.
+    prev_long = np.full(m, 50.0)
+    next_long = np.full(m, 50.0)
+    last_seen = -1
+    for i in range(m):
+        if last_seen >= 0:
+            prev_long[i] = min(i - last_seen, 50)
+        if nb[i, _I_LONG] > 0:
+            last_seen = i
+    last_seen = -1
+    for i in range(m - 1, -1, -1):
+        if last_seen >= 0:
+            next_long[i] = min(last_seen - i, 50)
+        if nb[i, _I_LONG] > 0:
+            last_seen = i
+    # Length of the run of short lines this line belongs to.
+    short = nb[:, _I_SHORT] > 0
+    run = np.zeros(m)
+    i = 0
+    while i < m:
+        j = i
+        while j < m and short[j] == short[i]:
+            j += 1
+        run[i:j] = (j - i) if short[i] else 0
+        i = j
+    blank = base[:, _I_BLANK] > 0
+    blank_before = np.zeros(n)
+    blank_after = np.zeros(n)
+    blank_before[1:] = blank[:-1]
+    blank_after[:-1] = blank[1:]
+    pos = np.stack(
+        [
+            k / max(m - 1, 1),
+            np.log1p(k),
+            np.log1p(m - 1 - k),
+            (cum - words) / total,
+            (total - cum) / total,
+            (k < first_long).astype(float),
+            (k > last_long).astype(float),
+            np.log1p(run),
+            np.log1p(prev_long),
+            np.log1p(next_long),
+            blank_before[nonblank],
+            blank_after[nonblank],
+        ],
+        axis=1,
+    )
+    out[nonblank, col : col + pos.shape[1]] = pos
+    col += pos.shape[1]
+    doc = [
+        math.log1p(m),
+        math.log1p(total),
+        float(nb[:, _I_SHORT].mean()),
+        float(nb[:, _I_SENT].mean()),
+        float(words.mean()),
+        1.0 - m / n,
+        float(nts.mean()),
+        float((nb[:, _I_DUP] > 0).mean()),
+    ]
+    out[:, col : col + len(doc)] = doc
+    return out
+
+
+# ----------------------------------------------------------------------------- documents
+DOC_FEATURES = [
+    "log_words", "log_lines", "noise_line_frac", "noise_word_frac", "mean_noise_prob",
+    "short_frac", "sentence_frac", "c4_fail_frac", "stop_ratio", "mean_words_per_line",
+    "upper_ratio", "digit_ratio", "alpha_ratio", "dup_frac", "bullet_frac", "linkish_frac",
+    "mean_word_len", "pipe_frac", "kept_words_log", "long_frac",
+]
+
+
+def doc_features(base: np.ndarray, line_probs: np.ndarray, threshold: float) -> list[float]:
+    """Document-level features: text statistics plus aggregates of the line model."""
+    keep = base[:, _I_BLANK] == 0.0 if len(base) else np.zeros(0, dtype=bool)
+    if not keep.any():
+        return [0.0] * len(DOC_FEATURES)
+    b = base[keep]
+    p = np.asarray(line_probs)[keep]
+    words = np.expm1(b[:, _I_WORDS])
+    total = float(words.sum()) or 1.0
+    noisy = p >= threshold
+    idx = BASE_NAMES.index
+    return [
+        math.log1p(total),
+        math.log1p(len(rows)),
+        float(noisy.mean()),
+        float(words[noisy].sum() / total),
+        float(p.mean()),
+        float(b[:, _I_SHORT].mean()),
+        float(b[:, _I_SENT].mean()),
+        float(b[:, idx("c4_fail")].mean()),
+        float((b[:, idx("stop_ratio")] * words).sum() / total),
+        float(words.mean()),
+        float(b[:, idx("upper_ratio")].mean()),
+        float(b[:, idx("digit_ratio")].mean()),
+        float(b[:, idx("alpha_ratio")].mean()),
+        float((b[:, _I_DUP] > 0).mean()),
+        float(b[:, idx("starts_bullet")].mean()),
+        float(b[:, idx("linkish")].mean()),
+        float((b[:, idx("mean_word_len")] * words).sum() / total),
+        float((b[:, idx("pipe_count")] > 0).mean()),
+        math.log1p(float(words[~noisy].sum())),
+        float(b[:, _I_LONG].mean()),
+    ]
+

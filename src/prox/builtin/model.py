@@ -1,0 +1,223 @@
+"""The builtin model: a token model, boosted trees over line features, and a doc model.
+
+Inference is pure numpy (no scikit-learn at run time). One ``.npz`` file holds it all:
+
+* ``token_*``: a linear model over line tokens (lower-cased words, bigrams, markers),
+  stored as a vocabulary and one weight per token; its score is a line feature.
+* ``tree_*``: gradient-boosted trees (trained with scikit-learn's
+  HistGradientBoosting, exported to flat arrays) giving P(line is noise).
+* ``doc_*``: a standardised logistic regression over document features
+  (text statistics and aggregates of the line model) giving P(document is kept).
+* ``meta``: JSON (feature names, thresholds, training summary, licences).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from prox.builtin import features as F
+
+FORMAT_VERSION = 1
+SHIPPED_MODEL = "builtin.npz"
+
+
+def shipped_model_path() -> Path:
+    """Path of the model shipped inside the package (``prox/builtin/model/builtin.npz``)."""
+    return Path(str(resources.files("prox.builtin").joinpath("model", SHIPPED_MODEL)))
+
+
+@dataclass
+class Trees:
+    """Boosted trees as flat arrays; a leaf points to itself so every row walks ``depth`` steps."""
+
+    feature: np.ndarray  # int32, per node
+    threshold: np.ndarray  # float64, per node: x <= threshold goes left
+    left: np.ndarray  # int32
+    right: np.ndarray  # int32
+    value: np.ndarray  # float64, leaf values (0 for inner nodes)
+    roots: np.ndarray  # int32, one per tree
+    depth: int
+    baseline: float
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        """Sum of the trees' outputs (log-odds) for each row of ``X``."""
+        n = X.shape[0]
+        if n == 0 or len(self.roots) == 0:
+            return np.full(n, self.baseline)
+        node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
+        flat = X.ravel()
+        offsets = (np.arange(n, dtype=np.int64) * X.shape[1])[:, None]
+        for _ in range(self.depth):
+            go_left = flat[offsets + self.feature[node]] <= self.threshold[node]
+            node = np.where(go_left, self.left[node], self.right[node])
+        return self.baseline + self.value[node].sum(axis=1)
+
+    @classmethod
+    def from_sklearn(cls, clf: Any) -> "Trees":
+        """Export a fitted binary ``HistGradientBoostingClassifier`` (numeric features, no NaN)."""
+        feats, thrs, lefts, rights, values, roots = [], [], [], [], [], []
+        offset = 0
+        depth = 0
+        for predictors in clf._predictors:
+            nodes = predictors[0].nodes
+            k = len(nodes)
+            leaf = nodes["is_leaf"].astype(bool)
+            idx = np.arange(k)
+            feats.append(np.where(leaf, 0, nodes["feature_idx"]).astype(np.int32))
+            thrs.append(np.where(leaf, np.inf, nodes["num_threshold"]).astype(np.float64))
+            lefts.append((np.where(leaf, idx, nodes["left"]) + offset).astype(np.int32))
+            rights.append((np.where(leaf, idx, nodes["right"]) + offset).astype(np.int32))
+            values.append(np.where(leaf, nodes["value"], 0.0).astype(np.float64))
+            roots.append(offset)
+            depth = max(depth, int(nodes["depth"].max()))
+            offset += k
+        return cls(
+            feature=np.concatenate(feats), threshold=np.concatenate(thrs),
+            left=np.concatenate(lefts), right=np.concatenate(rights),
+            value=np.concatenate(values), roots=np.array(roots, dtype=np.int32),
+            depth=depth, baseline=float(np.ravel(clf._baseline_prediction)[0]),
+        )
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+@dataclass
+class DocModel:
+    """Standardised logistic regression: P(keep) from ``features.DOC_FEATURES``."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float  # keep when P(keep) >= threshold
+
+    def keep_prob(self, X: np.ndarray) -> np.ndarray:
+        return sigmoid(((X - self.mean) / self.scale) @ self.coef + self.intercept)
+
+
+@dataclass
+class BuiltinModel:
+    vocab: dict[str, float]
+    token_bias: float
+    trees: Trees
+    line_threshold: float  # a line is noise when P(noise) >= line_threshold
+    doc: DocModel | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ inference
+    def token_scores(self, lines: Sequence[str]) -> np.ndarray:
+        get = self.vocab.get
+        bias = self.token_bias
+        out = np.empty(len(lines))
+        for i, line in enumerate(lines):
+            if line.strip():
+                out[i] = bias + sum(get(t, 0.0) for t in F.line_tokens(line))
+            else:
+                out[i] = 0.0
+        return out
+
+    def analyze(self, texts: Sequence[str]) -> list["DocAnalysis"]:
+        """Line noise probabilities (and the facts the doc model needs) for each text."""
+        docs = []
+        mats = []
+        for text in texts:
+            lines = F.split_lines(text)
+            base = F.base_matrix(lines)
+            ts = self.token_scores(lines)
+            X = F.doc_line_features(base, ts)
+            nonblank = np.flatnonzero(base[:, 0] == 0.0) if len(base) else np.zeros(0, dtype=np.int64)
+            docs.append(DocAnalysis(lines=lines, base=base, probs=np.zeros(len(lines)), nonblank=nonblank))
+            mats.append(X[nonblank])
+        if mats:
+            allX = np.concatenate(mats) if len(mats) > 1 else mats[0]
+            probs = sigmoid(self.trees.raw(np.ascontiguousarray(allX)))
+            start = 0
+            for doc, X in zip(docs, mats):
+                doc.probs[doc.nonblank] = probs[start : start + len(X)]
+                start += len(X)
+        return docs
+
+    def doc_keep_probs(self, docs: Sequence["DocAnalysis"]) -> np.ndarray:
+        if self.doc is None:
+            return np.ones(len(docs))
+        X = np.array([F.doc_features(d.base, d.probs, self.line_threshold) for d in docs]).reshape(
+            len(docs), len(F.DOC_FEATURES)
+        )
+        return self.doc.keep_prob(X)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path / SHIPPED_MODEL if path.is_dir() or not path.suffix else path.with_suffix(".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tokens = list(self.vocab)
+        meta = dict(self.meta)
+        meta.update(
+            format_version=FORMAT_VERSION,
+            line_features=F.LINE_FEATURES,
+            doc_features=F.DOC_FEATURES,
+            line_threshold=self.line_threshold,
+            token_bias=self.token_bias,
+            tree_depth=self.trees.depth,
+            tree_baseline=self.trees.baseline,
+        )
+        arrays: dict[str, np.ndarray] = dict(
+            token_vocab=np.frombuffer("\n".join(tokens).encode("utf-8"), dtype=np.uint8),
+            token_weights=np.array([self.vocab[t] for t in tokens], dtype=np.float32),
+            tree_feature=self.trees.feature.astype(np.int16 if len(F.LINE_FEATURES) < 32000 else np.int32),
+            tree_threshold=self.trees.threshold.astype(np.float64),
+            tree_left=self.trees.left, tree_right=self.trees.right,
+            tree_value=self.trees.value.astype(np.float32), tree_roots=self.trees.roots,
+            meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8),
+        )
+        if self.doc is not None:
+            meta_doc = np.array([self.doc.intercept, self.doc.threshold])
+            arrays.update(doc_mean=self.doc.mean, doc_scale=self.doc.scale, doc_coef=self.doc.coef, doc_scalars=meta_doc)
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "BuiltinModel":
+        path = Path(path) if path is not None else shipped_model_path()
+        if path.is_dir():
+            path = path / SHIPPED_MODEL
+        if not path.is_file():
+            raise FileNotFoundError(f"builtin model not found: {path}")
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode("utf-8"))
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"{path}: builtin model format {meta.get('format_version')} != {FORMAT_VERSION}")
+            if meta.get("line_features") != F.LINE_FEATURES or meta.get("doc_features") != F.DOC_FEATURES:
+                raise ValueError(f"{path}: model was trained with different features; retrain it")
+            raw = z["token_vocab"].tobytes().decode("utf-8")
+            tokens = raw.split("\n") if raw else []
+            vocab = dict(zip(tokens, z["token_weights"].astype(np.float64).tolist()))
+            trees = Trees(
+                feature=z["tree_feature"].astype(np.int64), threshold=z["tree_threshold"].astype(np.float64),
+                left=z["tree_left"].astype(np.int64), right=z["tree_right"].astype(np.int64),
+                value=z["tree_value"].astype(np.float64), roots=z["tree_roots"].astype(np.int64),
+                depth=int(meta["tree_depth"]), baseline=float(meta["tree_baseline"]),
+            )
+            doc = None
+            if "doc_coef" in z.files:
+                intercept, threshold = z["doc_scalars"].tolist()
+                doc = DocModel(z["doc_mean"], z["doc_scale"], z["doc_coef"], float(intercept), float(threshold))
+        return cls(vocab=vocab, token_bias=float(meta["token_bias"]), trees=trees,
+                   line_threshold=float(meta["line_threshold"]), doc=doc, meta=meta)
+
+
+@dataclass
+class DocAnalysis:
+    lines: list[str]
+    base: np.ndarray
+    probs: np.ndarray  # P(noise) per line; 0 for blank lines
+    nonblank: np.ndarray

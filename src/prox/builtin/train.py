@@ -1,0 +1,249 @@
+"""Training of the builtin model (needs scikit-learn: ``pip install 'prox[train]'``).
+
+1. Token model: logistic regression over line tokens (``features.line_tokens``).
+   Out-of-fold scores (grouped k-fold by page) feed the next stage, so the trees never
+   see token scores of lines the token model was fit on.
+2. Line model: HistGradientBoosting over ``features.LINE_FEATURES`` (a line, its
+   non-blank neighbours, its position, document aggregates). The decision threshold
+   maximises out-of-fold micro F1 on the training rows (the ``dclm`` view when present).
+3. Doc model: standardised logistic regression over ``features.DOC_FEATURES``; C and the
+   threshold are chosen by stratified k-fold on the training docs.
+
+Everything is seeded; the same inputs and seed give the same model file.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from prox.builtin import features as F
+from prox.builtin.data import DocRow, LineRow
+from prox.builtin.model import BuiltinModel, DocModel, Trees
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    folds: int = 4
+    min_df: int = 3  # tokens seen in fewer training lines are dropped
+    token_C: float = 0.5  # inverse L2 strength of the token model
+    min_token_weight: float = 0.02  # smaller weights are pruned from the shipped vocabulary
+    trees: int = 200
+    learning_rate: float = 0.1
+    max_leaf_nodes: int = 31
+    max_depth: int = 8
+    min_samples_leaf: int = 40
+    l2: float = 1.0
+    threshold_view: str = "dclm"  # rows whose view picks the line threshold (all rows if absent)
+
+
+def _require_sklearn():
+    try:
+        import sklearn  # noqa: F401
+    except ImportError as exc:  # pragma: no cover
+        raise RuntimeError("training the builtin model needs scikit-learn: pip install 'prox[train]'") from exc
+
+
+# --------------------------------------------------------------------------- tokens
+def build_vocab(token_lists: Sequence[list[str]], min_df: int) -> dict[str, int]:
+    df: dict[str, int] = {}
+    for toks in token_lists:
+        for t in set(toks):
+            df[t] = df.get(t, 0) + 1
+    kept = sorted(t for t, c in df.items() if c >= min_df)
+    return {t: i for i, t in enumerate(kept)}
+
+
+def token_matrix(token_lists: Sequence[list[str]], vocab: dict[str, int]):
+    from scipy.sparse import csr_matrix
+
+    indptr = [0]
+    indices: list[int] = []
+    for toks in token_lists:
+        ids = sorted({vocab[t] for t in toks if t in vocab})
+        indices.extend(ids)
+        indptr.append(len(indices))
+    data = np.ones(len(indices), dtype=np.float64)
+    return csr_matrix((data, np.array(indices, dtype=np.int64), np.array(indptr)), shape=(len(token_lists), len(vocab)))
+
+
+def _fit_token_lr(X, y, cfg: TrainConfig):
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=cfg.token_C, solver="liblinear", max_iter=200, random_state=cfg.seed)
+    clf.fit(X, y)
+    return clf
+
+
+def _group_folds(groups: Sequence[str], k: int, seed: int) -> np.ndarray:
+    """Fold number of each group (hash of the group name, seeded): deterministic, balanced enough."""
+    import hashlib
+
+    return np.array(
+        [int(hashlib.sha1(f"{seed}:{g}".encode()).hexdigest(), 16) % k for g in groups], dtype=np.int64
+    )
+
+
+# --------------------------------------------------------------------------- lines
+@dataclass
+class LineData:
+    X: np.ndarray  # dense features of labelled lines
+    y: np.ndarray
+    fold: np.ndarray
+    row: np.ndarray  # index of the LineRow of each labelled line
+    view: np.ndarray
+
+
+def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """Threshold on ``p`` maximising F1 of the positive class; returns (threshold, f1)."""
+    order = np.argsort(-p, kind="stable")
+    ys, ps = y[order], p[order]
+    tp = np.cumsum(ys)
+    fp = np.cumsum(1 - ys)
+    pos = ys.sum()
+    f1 = 2 * tp / (tp + fp + pos)
+    # only cut between distinct scores
+    last = np.r_[ps[1:] != ps[:-1], True]
+    f1 = np.where(last, f1, -1)
+    i = int(np.argmax(f1))
+    return float(ps[i]), float(f1[i])
+
+
+def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[str, float], float, Trees, float, dict]:
+    _require_sklearn()
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    t0 = time.time()
+    doc_lines = [F.split_lines(r.text) for r in rows]
+    doc_fold = _group_folds([r.group for r in rows], cfg.folds, cfg.seed)
+    # every non-blank line gets tokens; labelled ones train the token model
+    tok_lists, tok_doc, tok_line, tok_label = [], [], [], []
+    for d, (r, lines) in enumerate(zip(rows, doc_lines)):
+        for i, ln in enumerate(lines):
+            if ln.strip():
+                tok_lists.append(F.line_tokens(ln))
+                tok_doc.append(d)
+                tok_line.append(i)
+                tok_label.append(1 if i in r.noisy else 0 if i in r.content else -1)
+    tok_doc_a = np.array(tok_doc)
+    tok_label_a = np.array(tok_label)
+    tok_fold = doc_fold[tok_doc_a]
+    vocab = build_vocab([t for t, lab in zip(tok_lists, tok_label) if lab >= 0], cfg.min_df)
+    Xt = token_matrix(tok_lists, vocab)
+    log.info("token matrix %s, vocab %d (%.1fs)", Xt.shape, len(vocab), time.time() - t0)
+    labelled = tok_label_a >= 0
+    oof = np.zeros(len(tok_lists))
+    for k in range(cfg.folds):
+        tr = labelled & (tok_fold != k)
+        te = tok_fold == k
+        clf = _fit_token_lr(Xt[tr], tok_label_a[tr], cfg)
+        oof[te] = clf.decision_function(Xt[te])
+    clf = _fit_token_lr(Xt[labelled], tok_label_a[labelled], cfg)
+    inv = {i: t for t, i in vocab.items()}
+    weights = {inv[i]: float(w) for i, w in enumerate(clf.coef_[0]) if abs(w) >= cfg.min_token_weight}
+    token_bias = float(clf.intercept_[0])
+    log.info("token model: %d weights kept (%.1fs)", len(weights), time.time() - t0)
+
+    # dense features with out-of-fold token scores
+    Xs, ys, folds, rix, views = [], [], [], [], []
+    pos = 0
+    for d, (r, lines) in enumerate(zip(rows, doc_lines)):
+        ts = np.zeros(len(lines))
+        m = 0
+        while pos + m < len(tok_doc) and tok_doc[pos + m] == d:
+            ts[tok_line[pos + m]] = oof[pos + m]
+            m += 1
+        pos += m
+        base = F.base_matrix(lines)
+        X = F.doc_line_features(base, ts)
+        idx = sorted(i for i in (r.noisy | r.content) if lines[i].strip())
+        if not idx:
+            continue
+        Xs.append(X[idx])
+        ys.append(np.array([1 if i in r.noisy else 0 for i in idx]))
+        folds.append(np.full(len(idx), doc_fold[d]))
+        rix.append(np.full(len(idx), d))
+        views.append(np.array([r.view] * len(idx)))
+    data = LineData(np.concatenate(Xs), np.concatenate(ys), np.concatenate(folds), np.concatenate(rix), np.concatenate(views))
+    log.info("line features %s (%.1fs)", data.X.shape, time.time() - t0)
+
+    def hgb():
+        return HistGradientBoostingClassifier(
+            max_iter=cfg.trees, learning_rate=cfg.learning_rate, max_leaf_nodes=cfg.max_leaf_nodes,
+            max_depth=cfg.max_depth, min_samples_leaf=cfg.min_samples_leaf, l2_regularization=cfg.l2,
+            early_stopping=False, random_state=cfg.seed,
+        )
+
+    oof_p = np.zeros(len(data.y))
+    for k in range(cfg.folds):
+        tr, te = data.fold != k, data.fold == k
+        oof_p[te] = hgb().fit(data.X[tr], data.y[tr]).predict_proba(data.X[te])[:, 1]
+    sel = data.view == cfg.threshold_view
+    if not sel.any():
+        sel = np.ones(len(data.y), dtype=bool)
+    threshold, f1 = best_threshold(data.y[sel], oof_p[sel])
+    cv = {"threshold_view": cfg.threshold_view if (data.view == cfg.threshold_view).any() else "all",
+          "oof_micro_f1": round(f1, 4), "threshold": round(threshold, 4)}
+    for v in sorted(set(data.view.tolist())):
+        s = data.view == v
+        pred = oof_p[s] >= threshold
+        tp = int((pred & (data.y[s] == 1)).sum())
+        cv[f"oof_f1_{v or 'unnamed'}"] = round(2 * tp / max(pred.sum() + data.y[s].sum(), 1), 4)
+    log.info("line CV: %s (%.1fs)", cv, time.time() - t0)
+    final = hgb().fit(data.X, data.y)
+    return weights, token_bias, Trees.from_sklearn(final), threshold, cv
+
+
+# --------------------------------------------------------------------------- docs
+def train_doc_model(model: BuiltinModel, rows: Sequence[DocRow], cfg: TrainConfig) -> tuple[DocModel | None, dict]:
+    _require_sklearn()
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.array([1 if r.keep else 0 for r in rows])
+    if len(rows) < 10 or y.min() == y.max():
+        return None, {"skipped": "need >= 10 doc labels of both classes"}
+    docs = model.analyze([r.text for r in rows])
+    X = np.array([F.doc_features(d.base, d.probs, model.line_threshold) for d in docs])
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    Z = (X - mean) / scale
+    skf = StratifiedKFold(n_splits=min(cfg.folds + 1, int(min(y.sum(), len(y) - y.sum()))), shuffle=True, random_state=cfg.seed)
+    best = None
+    for C in (0.01, 0.03, 0.1, 0.3, 1.0):
+        oof = np.zeros(len(y))
+        for tr, te in skf.split(Z, y):
+            oof[te] = LogisticRegression(C=C, max_iter=1000).fit(Z[tr], y[tr]).predict_proba(Z[te])[:, 1]
+        # the drop class is the positive one: threshold on P(drop) = 1 - P(keep)
+        thr, f1 = best_threshold(1 - y, 1 - oof)
+        if best is None or f1 > best[1] + 1e-9:
+            best = (C, f1, 1 - thr)
+    C, f1, keep_thr = best
+    clf = LogisticRegression(C=C, max_iter=1000).fit(Z, y)
+    # P(drop) >= thr  <=>  P(keep) <= 1 - thr; keep when P(keep) > keep_thr (nudged to be strict)
+    doc = DocModel(mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]), float(keep_thr) + 1e-9)
+    return doc, {"docs": len(rows), "C": C, "cv_drop_f1": round(f1, 4), "keep_threshold": round(keep_thr, 4)}
+
+
+def train(line_rows: Sequence[LineRow], doc_rows: Sequence[DocRow], cfg: TrainConfig | None = None,
+          meta: dict | None = None) -> BuiltinModel:
+    cfg = cfg or TrainConfig()
+    if not line_rows:
+        raise ValueError("no line labels to train on")
+    weights, bias, trees, thr, cv = train_line_model(line_rows, cfg)
+    model = BuiltinModel(vocab=weights, token_bias=bias, trees=trees, line_threshold=thr, doc=None, meta=dict(meta or {}))
+    doc_cv: dict = {}
+    if doc_rows:
+        model.doc, doc_cv = train_doc_model(model, doc_rows, cfg)
+    model.meta.update(
+        config=cfg.__dict__, line_cv=cv, doc_cv=doc_cv,
+        line_rows=len(line_rows), doc_rows=len(doc_rows),
+    )
+    return model

@@ -1,0 +1,66 @@
+"""The builtin refiner: the embedded CPU model writes the same programs as the LM refiners.
+
+``--refiner builtin`` uses the model shipped in ``prox/builtin/model/``;
+``--refiner builtin:PATH`` loads a model trained with ``prox train builtin``.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+from prox.builtin.model import BuiltinModel, DocAnalysis
+from prox.builtin.predict import chunk_program, doc_program
+
+# Analyses kept between the doc and the chunk stage of the same documents.
+CACHE_DOCS = 4096
+
+
+class BuiltinRefiner:
+    """Predicts keep/drop per document and noisy lines per document; no LM, no network.
+
+    Options: ``line_threshold`` (P(noise) at which a line is removed) and
+    ``doc_threshold`` (P(keep) below which a document is dropped) override the model's
+    tuned values. Options meant for other refiners (batch sizes, ...) are ignored.
+    """
+
+    name = "builtin"
+
+    def __init__(self, model: BuiltinModel | str | Path | None = None, *, line_threshold: float | None = None,
+                 doc_threshold: float | None = None, **_ignored: Any) -> None:
+        self.model = model if isinstance(model, BuiltinModel) else BuiltinModel.load(model)
+        self.line_threshold = self.model.line_threshold if line_threshold is None else float(line_threshold)
+        if doc_threshold is not None:
+            self.doc_threshold = float(doc_threshold)
+        else:
+            self.doc_threshold = self.model.doc.threshold if self.model.doc is not None else 0.0
+        self._cache: OrderedDict[str, DocAnalysis] = OrderedDict()
+
+    def analyze(self, texts: Sequence[str]) -> list[DocAnalysis]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, doc in zip(missing, self.model.analyze(missing)):
+                self._cache[text] = doc
+        out = [self._cache[t] for t in texts]
+        while len(self._cache) > max(CACHE_DOCS, len(texts)):
+            self._cache.popitem(last=False)
+        return out
+
+    def noisy_lines(self, texts: Sequence[str]) -> list[list[int]]:
+        """Predicted noisy line indices of each text (before range merging)."""
+        return [sorted((d.probs >= self.line_threshold).nonzero()[0].tolist()) for d in self.analyze(texts)]
+
+    def keep_probs(self, texts: Sequence[str]) -> list[float]:
+        return self.model.doc_keep_probs(self.analyze(texts)).tolist()
+
+    def doc_programs(self, texts: Sequence[str]) -> list[str]:
+        return [doc_program(p >= self.doc_threshold) for p in self.keep_probs(texts)]
+
+    def chunk_programs(self, texts: Sequence[str]) -> list[list[str]]:
+        # One program per document: line numbers are global, so it equals the joined chunk programs.
+        return [[chunk_program(d.lines, d.probs >= self.line_threshold)] for d in self.analyze(texts)]
+
+
+def make_refiner(arg: str | None = None, **options: Any) -> BuiltinRefiner:
+    """Registry factory: ``builtin`` (shipped model) or ``builtin:PATH``."""
+    return BuiltinRefiner(options.pop("model", None) or arg, **options)
