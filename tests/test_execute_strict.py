@@ -190,6 +190,10 @@ def test_parsed_program_input_matches_text_input():
     assert res.program_ignored and len(res.errors) == 2
     res = execute(DOC, Program([RemoveLines(0, 0)]))  # lines not given
     assert lines_of(res.text)[0] == "line1"
+    res = execute(DOC, Program([RemoveLines(6, 10**30)]))  # built in code: huge end clipped
+    assert lines_of(res.text) == [f"line{i}" for i in range(6)] and "clipped" in res.errors[0].reason
+    res = execute(DOC, Program([Normalize(b"x", "y"), RemoveLines("1", 2)]))
+    assert res.program_ignored and len(res.errors) == 2
 
 
 def test_summary_is_json_and_complete():

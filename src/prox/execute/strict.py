@@ -33,8 +33,11 @@ def _checked(program: str | Program, stage: str, options: ExecOptions) -> Progra
         line = program.lines[i] if i < len(program.lines) else 0
         reason = _stage_error(op, stage)
         if reason is None and stage == "chunk":
-            if type(op) is RemoveLines and not (0 <= op.start <= op.end):
-                reason = f"invalid line range {op.start}-{op.end}"
+            if type(op) is RemoveLines and not (type(op.start) is int and type(op.end) is int
+                                                and 0 <= op.start <= op.end):
+                reason = f"invalid line range {op.start!r}-{op.end!r}"
+            elif type(op) is Normalize and not (isinstance(op.source, str) and isinstance(op.target, str)):
+                reason = "normalize() arguments must be strings"
             elif type(op) is Normalize and (op.source in ("", " ") or "\n" in op.source or "\n" in op.target):
                 reason = "normalize() with an empty or single-space source, or a line break"
         if reason:
@@ -117,7 +120,7 @@ def execute_chunk(text: str, program: str | Program, options: ExecOptions = DEFA
                 norms.append((src, tgt))
         n_lines = -1  # unknown: more lines than any range reaches
         if ranges:
-            reach = max(e for _, e, _ in ranges) + 1
+            reach = min(max(e for _, e, _ in ranges), len(cur)) + 1  # never more lines than chars + 1
             lines = cur.split("\n", reach)  # lines[reach], if present, is the rest of the text
             if len(lines) <= reach:
                 n_lines = len(lines)
