@@ -27,6 +27,12 @@ LONG_LINE_WORDS = 20
 SHORT_LINE_WORDS = 5
 
 _WORD = re.compile(r"\w+")
+_LETTER = re.compile(r"[^\W\d_]")
+_UPPER = re.compile(r"[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯΑ-Ω]")
+_DIGIT = re.compile(r"\d")
+CHAR_SAMPLE = 200  # characters of a line used for the character-class ratios
+WORD_SAMPLE = 60  # words of a line used for the word-class ratios
+TOKEN_HEAD, TOKEN_TAIL = 32, 16  # words of a long line that give tokens (its head and tail)
 _TERMINAL = (".", "!", "?", '"', "”", "’", "'", "»", ")", "。", "！", "？", ":", ";")
 _SENTENCE_END = (".", "!", "?", '"', "”", "’", "'", "»", "。", "！", "？")
 _BULLETS = ("•", "-", "*", "|", "·", ">", "»", "©", "–", "—", "→", "►", "▶", "#", "+")
@@ -82,11 +88,16 @@ def line_tokens(line: str) -> list[str]:
     if not words:
         stripped = line.strip()
         return ["<nowords>", "<sym:" + stripped[:3] + ">"] if stripped else ["<blank>"]
+    if len(words) > TOKEN_HEAD + TOKEN_TAIL:
+        n_all = len(words)
+        words = words[:TOKEN_HEAD] + words[-TOKEN_TAIL:]
+    else:
+        n_all = len(words)
     n = len(words)
     toks = words + [words[i] + " " + words[i + 1] for i in range(n - 1)]
     toks.append("^" + words[0])
     toks.append(words[-1] + "$")
-    toks.append("<len:%d>" % min(n, 12) if n < 12 else "<len:%d>" % (12 + min(n // 10, 5)))
+    toks.append("<len:%d>" % n_all if n_all < 12 else "<len:%d>" % (12 + min(n_all // 10, 5)))
     stripped = line.strip()
     toks.append("<last:" + stripped[-1] + ">")
     toks.append("<first:" + stripped[0] + ">")
@@ -100,22 +111,21 @@ def base_features(line: str, dup_count: int) -> list[float]:
     n_chars = len(stripped)
     words = stripped.split()
     n_words = len(words)
-    letters = upper = digits = alpha = 0
-    for ch in stripped:
-        if ch.isalpha():
-            alpha += 1
-            if ch.isupper():
-                upper += 1
-        elif ch.isdigit():
-            digits += 1
+    # character classes on a bounded prefix: ratios converge fast and long lines stay cheap
+    sample = stripped[:CHAR_SAMPLE]
+    n_sample = len(sample)
+    alpha = len(_LETTER.findall(sample))
+    upper = len(_UPPER.findall(sample))
+    digits = len(_DIGIT.findall(sample))
     letters = alpha
     low = stripped.lower()
     last = stripped[-1]
     ends_sentence = last in _SENTENCE_END
-    title = sum(1 for w in words if w[:1].isupper())
-    stops = sum(1 for w in low.split() if w in STOP_WORDS)
+    ws = words[:WORD_SAMPLE]
+    title = sum(1 for w in ws if w[:1].isupper()) * n_words / len(ws)
+    stops = sum(1 for w in ws if w.lower() in STOP_WORDS) * n_words / len(ws)
     c4_fail = (not stripped.endswith(C4_TERMINAL)) or any(b in low for b in C4_BAD_SUBSTRINGS)
-    punct = n_chars - alpha - digits - stripped.count(" ")
+    punct = n_sample - alpha - digits - sample.count(" ")
     return [
         0.0,
         math.log1p(n_chars),
@@ -124,19 +134,19 @@ def base_features(line: str, dup_count: int) -> list[float]:
         1.0 if last == ":" else 0.0,
         1.0 if (last in _TERMINAL and not ends_sentence and last != ":") else 0.0,
         upper / letters if letters else 0.0,
-        digits / n_chars,
-        alpha / n_chars,
+        digits / n_sample,
+        alpha / n_sample,
         1.0 if stripped.startswith(_BULLETS) else 0.0,
         float(min(stripped.count("|"), 10)),
         title / n_words,
         1.0 if any(s in low for s in _LINKISH) else 0.0,
         float(min(dup_count - 1, 5)),
-        alpha / n_words,
+        (n_chars - n_words + 1) / n_words,
         stops / n_words,
         1.0 if c4_fail else 0.0,
         1.0 if n_words < SHORT_LINE_WORDS else 0.0,
         1.0 if n_words >= LONG_LINE_WORDS else 0.0,
-        punct / n_chars,
+        punct / n_sample,
     ]
 
 
@@ -280,7 +290,7 @@ def doc_features(base: np.ndarray, line_probs: np.ndarray, threshold: float) -> 
     idx = BASE_NAMES.index
     return [
         math.log1p(total),
-        math.log1p(len(rows)),
+        math.log1p(len(b)),
         float(noisy.mean()),
         float(words[noisy].sum() / total),
         float(p.mean()),

@@ -84,6 +84,20 @@ class Trees:
         )
 
 
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Like ``np.savez_compressed`` but byte-reproducible (fixed member timestamps)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buf.getvalue())
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
@@ -181,8 +195,7 @@ class BuiltinModel:
         if self.doc is not None:
             meta_doc = np.array([self.doc.intercept, self.doc.threshold])
             arrays.update(doc_mean=self.doc.mean, doc_scale=self.doc.scale, doc_coef=self.doc.coef, doc_scalars=meta_doc)
-        with open(path, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+        _write_npz(path, arrays)
         return path
 
     @classmethod

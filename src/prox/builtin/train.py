@@ -40,6 +40,7 @@ class TrainConfig:
     max_depth: int = 8
     min_samples_leaf: int = 40
     l2: float = 1.0
+    threads: int | None = None  # BLAS/OpenMP threads while training (None: library default)
     threshold_view: str = "dclm"  # rows whose view picks the line threshold (all rows if absent)
 
 
@@ -237,13 +238,27 @@ def train(line_rows: Sequence[LineRow], doc_rows: Sequence[DocRow], cfg: TrainCo
     cfg = cfg or TrainConfig()
     if not line_rows:
         raise ValueError("no line labels to train on")
+    _require_sklearn()
+    if cfg.threads:
+        # import the numeric libraries first: threadpoolctl only limits pools already loaded
+        import scipy.sparse  # noqa: F401
+        import sklearn.ensemble  # noqa: F401
+        import sklearn.linear_model  # noqa: F401
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=cfg.threads):
+            return _train(line_rows, doc_rows, cfg, meta)
+    return _train(line_rows, doc_rows, cfg, meta)
+
+
+def _train(line_rows: Sequence[LineRow], doc_rows: Sequence[DocRow], cfg: TrainConfig, meta: dict | None) -> BuiltinModel:
     weights, bias, trees, thr, cv = train_line_model(line_rows, cfg)
     model = BuiltinModel(vocab=weights, token_bias=bias, trees=trees, line_threshold=thr, doc=None, meta=dict(meta or {}))
     doc_cv: dict = {}
     if doc_rows:
         model.doc, doc_cv = train_doc_model(model, doc_rows, cfg)
     model.meta.update(
-        config=cfg.__dict__, line_cv=cv, doc_cv=doc_cv,
+        config={k: v for k, v in cfg.__dict__.items() if k != "threads"}, line_cv=cv, doc_cv=doc_cv,
         line_rows=len(line_rows), doc_rows=len(doc_rows),
     )
     return model

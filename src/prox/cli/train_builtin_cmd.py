@@ -21,6 +21,7 @@ def train_builtin(
     seed: int = typer.Option(0, help="seed (training is deterministic for a seed)"),
     trees: int = typer.Option(200, help="boosting iterations of the line model"),
     folds: int = typer.Option(4, help="cross-validation folds (out-of-fold token scores, threshold tuning)"),
+    threads: Optional[int] = typer.Option(None, help="OpenMP/BLAS threads while training (default: all cores)"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Train the builtin model; prints a JSON summary (cross-validated scores, counts)."""
@@ -40,7 +41,7 @@ def train_builtin(
         raise typer.BadParameter(str(exc)) from None
     if not data.lines:
         raise typer.BadParameter("no usable line labels found")
-    cfg = TrainConfig(seed=seed, trees=trees, folds=folds)
+    cfg = TrainConfig(seed=seed, trees=trees, folds=folds, threads=threads)
     meta = {
         "trained_on": {"lines": [str(p) for p in lines], "docs": [str(p) for p in docs or []],
                        "doc_source": doc_source or [], "doc_split": doc_split},

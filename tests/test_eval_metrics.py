@@ -1,0 +1,124 @@
+"""Scoring protocol of the benchmarks README, and its baseline numbers."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prox.evaluate.baselines import DOC_BASELINES, c4_fails, doc_rule_drops, remove_short
+from prox.evaluate.metrics import DocCounts, LineCounts, LineScorer
+from prox.evaluate.run import doc_predictor, eval_docs, eval_lines, line_predictor, removed_lines
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+BENCH = SHARED / "benchmarks"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared data missing: {path}")
+    return path
+
+
+def test_line_counts_micro_and_macro_conventions():
+    c = LineCounts()
+    c.add([0, 1, 5], noisy={0, 2}, content={1, 3})  # tp 1, fp 1 (5 is uncertain), fn 1
+    c.add([], noisy=set(), content={0})  # neither predicted nor noisy -> P=R=F1=1
+    c.add([0], noisy=set(), content={0})  # predicted, no noisy -> P=0, R=1, F1=0
+    c.add([], noisy={4}, content=set())  # noisy, nothing predicted -> P=1, R=0, F1=0
+    d = c.to_dict()
+    assert (d["tp"], d["fp"], d["fn"]) == (1, 2, 2)
+    assert d["micro"]["precision"] == pytest.approx(1 / 3, abs=1e-4)
+    assert d["micro"]["recall"] == pytest.approx(1 / 3, abs=1e-4)
+    assert d["macro"]["precision"] == pytest.approx((0.5 + 1 + 0 + 1) / 4, abs=1e-4)
+    assert d["macro"]["recall"] == pytest.approx((0.5 + 1 + 1 + 0) / 4, abs=1e-4)
+    assert d["macro"]["f1"] == pytest.approx((0.5 + 1 + 0 + 0) / 4, abs=1e-4)
+
+
+def test_line_scorer_groups_by_view_and_source():
+    s = LineScorer()
+    s.add("dclm", "a", [0], {0}, {1})
+    s.add("dclm", "b", [1], {0}, {1})
+    out = s.to_dict()
+    assert out["dclm"]["a"]["micro"]["f1"] == 1.0
+    assert out["dclm"]["b"]["micro"]["f1"] == 0.0
+    assert out["dclm"]["ALL"]["rows"] == 2 and out["dclm"]["ALL"]["micro"]["f1"] == 0.5
+    assert list(out["dclm"])[-1] == "ALL"
+
+
+def test_doc_counts():
+    c = DocCounts()
+    for pred, gold in [(True, True), (True, False), (False, True), (False, False), (False, False)]:
+        c.add(pred, gold)
+    d = c.to_dict()
+    assert d["drop"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert d["keep"]["precision"] == pytest.approx(2 / 3, abs=1e-4)
+    assert d["accuracy"] == 0.6
+
+
+def test_baseline_rules_on_lines():
+    assert c4_fails("Menu") and c4_fails("We use cookies to improve this site.")
+    assert not c4_fails('He said "yes."') and not c4_fails("A full sentence here.")
+    assert remove_short("one two three\n\nfour five six seven eight nine") == [0, 1]
+    assert doc_rule_drops("too short.")
+    assert not doc_rule_drops(" ".join(["word"] * 60) + ".")
+
+
+def test_removed_lines_follows_the_executor():
+    text = "a\nb\nc\nd"
+    assert removed_lines(text, "remove_lines(line_start=1, line_end=2)") == [1, 2]
+    assert removed_lines(text, "remove_lines(line_start=2, line_end=9)") == [2, 3]  # clipped
+    assert removed_lines(text, "skip_chunk()") == []
+
+
+def test_reproduces_readme_dev_line_baselines():
+    """README §4: dev dclm ALL micro F1 is 0.563 (< 5 words) and 0.579 (C4); wet 0.822 / 0.874."""
+    gold = need(BENCH / "lines-public-dev.jsonl.gz")
+    short = eval_lines(gold, line_predictor(baseline="short"))["scores"]
+    c4 = eval_lines(gold, line_predictor(baseline="c4"))["scores"]
+    assert round(short["dclm"]["ALL"]["micro"]["f1"], 3) == 0.563
+    assert round(c4["dclm"]["ALL"]["micro"]["f1"], 3) == 0.579
+    assert round(short["wet"]["ALL"]["micro"]["f1"], 3) == 0.822
+    assert round(c4["wet"]["ALL"]["micro"]["f1"], 3) == 0.874
+    assert round(c4["dclm"]["scrapinghub-aeb"]["micro"]["f1"], 3) == 0.626
+    nothing = eval_lines(gold, line_predictor(baseline="nothing"))["scores"]
+    assert nothing["dclm"]["ALL"]["micro"]["f1"] == 0.0
+
+
+def test_reproduces_readme_doc_baselines():
+    """README §4 doc table, dclm-human-majority: doc rule 0.548 / 0.628 / 0.592."""
+    gold = need(BENCH / "docs-public.jsonl.gz")
+    res = eval_docs(gold, doc_predictor(baseline="doc-rule"), sources={"dclm-human-majority"})
+    s = res["scores"]["dclm-human-majority"]
+    assert res["docs"] == 218
+    assert (round(s["drop"]["f1"], 3), round(s["keep"]["f1"], 3), round(s["accuracy"], 3)) == (0.548, 0.628, 0.592)
+    keep_all = eval_docs(gold, doc_predictor(baseline="keep-all"), sources={"dclm-human-majority"})["scores"]
+    assert round(keep_all["ALL"]["keep"]["f1"], 3) == 0.710
+    assert set(DOC_BASELINES) == {"keep-all", "drop-all", "doc-rule"}
+
+
+def test_doc_split_is_a_partition():
+    gold = need(BENCH / "docs-public.jsonl.gz")
+    pred = doc_predictor(baseline="keep-all")
+    n = {s: eval_docs(gold, pred, sources={"dclm-human-majority"}, split=s)["docs"] for s in ("all", "train", "holdout")}
+    assert n["train"] + n["holdout"] == n["all"] == 218
+    assert 150 <= n["train"] <= 190
+
+
+def test_eval_cli_baselines_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from prox.cli import app
+
+    gold = tmp_path / "gold.jsonl"
+    rows = [
+        {"id": "x:dclm", "source": "s", "view": "dclm", "text": "Home\nA real sentence that ends well.\nShare",
+         "noisy_lines": [0, 2], "content_lines": [1], "uncertain_lines": []},
+    ]
+    gold.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    res = CliRunner().invoke(app, ["eval", "lines", str(gold), "--baseline", "c4"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["baselines"]["c4"]["scores"]["dclm"]["s"]["micro"]["f1"] == 1.0
+    res = CliRunner().invoke(app, ["eval", "lines", str(gold), "--baseline", "nope"])
+    assert res.exit_code != 0
