@@ -30,14 +30,15 @@ MAX_OPERATIONS = 64     # chunk outputs are capped at 256 tokens by ProX (max_to
 
 # A normalize() argument: any characters but the quote, backslash and line breaks.
 _STRING_CLASS = r'[^"\\\n\r]'
+_SOURCE_START = r'[^"\\\n\r ]'
 # Llama-2 chat answers start with a space token ("[/INST] keep_doc()"); allow one.
 _LEAD = " ?"
 
 
 def _bounds(max_ops: int, max_chars: int, max_digits: int) -> tuple[int, int, int]:
-    for name, value in (("max_ops", max_ops), ("max_chars", max_chars), ("max_digits", max_digits)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, not {value!r}")
+    for name, value, least in (("max_ops", max_ops, 1), ("max_chars", max_chars, 2), ("max_digits", max_digits, 1)):
+        if not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an int >= {least}, not {value!r}")
     return max_ops, max_chars, max_digits
 
 
@@ -56,9 +57,11 @@ def program_regex(
     max_ops, max_chars, max_digits = _bounds(max_ops, max_chars, max_digits)
     num = f"[0-9]{{1,{max_digits}}}"
     remove = rf"remove_lines\(line_start={num}, line_end={num}\)"
+    # source: not empty and not exactly " " (the parser refuses both, as the reference skips them)
+    source = f"({_SOURCE_START}{_STRING_CLASS}{{0,{max_chars - 1}}}| {_STRING_CLASS}{{1,{max_chars - 1}}})"
     normalize = (
-        rf'normalize\(source_str="{_STRING_CLASS}{{1,{max_chars}}}", '
-        rf'target_str="{_STRING_CLASS}{{0,{max_chars}}}"\)'
+        rf'normalize\(source_str="{source}"'
+        rf'(, target_str="{_STRING_CLASS}{{0,{max_chars}}}")?\)'
     )
     op = f"({remove}|{normalize})"
     return rf"{_LEAD}(skip_chunk\(\)|{op}(\n{op}){{0,{max_ops - 1}}})"
@@ -81,10 +84,12 @@ def program_gbnf(
         f'root ::= " "? ("skip_chunk()" | op ("\\n" op){{0,{max_ops - 1}}})\n'
         'op ::= remove | normalize\n'
         'remove ::= "remove_lines(line_start=" num ", line_end=" num ")"\n'
-        'normalize ::= "normalize(source_str=\\"" char{1,%d} "\\", target_str=\\"" char{0,%d} "\\")"\n'
-        % (max_chars, max_chars)
+        'normalize ::= "normalize(source_str=\\"" source "\\"" (", target_str=\\"" char{0,%d} "\\"")? ")"\n'
+        % max_chars
+        + 'source ::= first char{0,%d} | " " char{1,%d}\n' % (max_chars - 1, max_chars - 1)
         + f"num ::= [0-9]{{1,{max_digits}}}\n"
         + 'char ::= [^"\\\\\\n\\r]\n'
+        + 'first ::= [^"\\\\\\n\\r ]\n'
     )
 
 
@@ -105,9 +110,9 @@ def program_lark(
         f'start: " "? ("skip_chunk()" | op ("\\n" op)~0..{max_ops - 1})\n'
         "op: remove | normalize\n"
         'remove: "remove_lines(line_start=" NUM ", line_end=" NUM ")"\n'
-        'normalize: "normalize(source_str=\\"" SOURCE "\\", target_str=\\"" TARGET "\\")"\n'
+        'normalize: "normalize(source_str=\\"" SOURCE "\\"" (", target_str=\\"" TARGET "\\"")? ")"\n'
         f"NUM: /[0-9]{{1,{max_digits}}}/\n"
-        f'SOURCE: /{_STRING_CLASS}{{1,{max_chars}}}/\n'
+        f'SOURCE: /{_SOURCE_START}{_STRING_CLASS}{{0,{max_chars - 1}}}| {_STRING_CLASS}{{1,{max_chars - 1}}}/\n'
         f'TARGET: /{_STRING_CLASS}{{0,{max_chars}}}/\n'
     )
 
