@@ -27,6 +27,22 @@ DCLM_HUMAN_SOURCE = "dclm-human-majority"
 TRAIN_PERCENT = 80
 
 
+# Licences of the public label sets (benchmarks README, "Provenance and licences").
+SOURCE_LICENCES = {
+    "scrapinghub-aeb": "MIT (scrapinghub/article-extraction-benchmark)",
+    "wcxb-dev": "CC-BY-4.0: WCXB — Web Content Extraction Benchmark, by Murrough Foley (2026), CC BY 4.0",
+    "trafilatura-eval": "Apache-2.0 (adbar/trafilatura tests/evaldata; annotations by BBAW and tsolewski)",
+    "dclm-human-majority": "MIT (mlfoundations/dclm data/majority_data.jsonl)",
+    "mathse-math": "MIT (EleutherAI/math-lm); text CC BY-SA (math.stackexchange.com authors)",
+    "noisepage-wcxb-dev": "CC-BY-4.0: WCXB — Web Content Extraction Benchmark, by Murrough Foley (2026), CC BY 4.0",
+}
+
+
+def licences(sources: set[str]) -> dict[str, str]:
+    """Licence note for every data source a model was trained on."""
+    return {s: SOURCE_LICENCES.get(s, "user-supplied data: licence not recorded") for s in sorted(sources)}
+
+
 @dataclass
 class LineRow:
     id: str

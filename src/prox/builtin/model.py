@@ -13,6 +13,7 @@ Inference is pure numpy (no scikit-learn at run time). One ``.npz`` file holds i
 from __future__ import annotations
 
 import json
+from itertools import repeat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -129,33 +130,26 @@ class BuiltinModel:
     def token_scores(self, lines: Sequence[str]) -> np.ndarray:
         get = self.vocab.get
         bias = self.token_bias
-        out = np.empty(len(lines))
-        for i, line in enumerate(lines):
-            if line.strip():
-                out[i] = bias + sum(get(t, 0.0) for t in F.line_tokens(line))
-            else:
-                out[i] = 0.0
-        return out
+        tokens = F.line_tokens
+        zeros = repeat(0.0)
+        return np.array([bias + sum(map(get, tokens(ln), zeros)) if ln.strip() else 0.0 for ln in lines])
 
     def analyze(self, texts: Sequence[str]) -> list["DocAnalysis"]:
         """Line noise probabilities (and the facts the doc model needs) for each text."""
         docs = []
-        mats = []
+        bases, scores = [], []
         for text in texts:
             lines = F.split_lines(text)
-            base = F.base_matrix(lines)
-            ts = self.token_scores(lines)
-            X = F.doc_line_features(base, ts)
-            nonblank = np.flatnonzero(base[:, 0] == 0.0) if len(base) else np.zeros(0, dtype=np.int64)
-            docs.append(DocAnalysis(lines=lines, base=base, probs=np.zeros(len(lines)), nonblank=nonblank))
-            mats.append(X[nonblank])
-        if mats:
-            allX = np.concatenate(mats) if len(mats) > 1 else mats[0]
-            probs = sigmoid(self.trees.raw(np.ascontiguousarray(allX)))
-            start = 0
-            for doc, X in zip(docs, mats):
-                doc.probs[doc.nonblank] = probs[start : start + len(X)]
-                start += len(X)
+            bases.append(F.base_matrix(lines))
+            scores.append(self.token_scores(lines))
+            docs.append(DocAnalysis(lines=lines, base=bases[-1], probs=np.zeros(len(lines)), nonblank=None))
+        X, nonblank = F.batch_line_features(bases, scores)
+        probs = sigmoid(self.trees.raw(X)) if len(X) else np.zeros(0)
+        start = 0
+        for doc, idx in zip(docs, nonblank):
+            doc.nonblank = idx
+            doc.probs[idx] = probs[start : start + len(idx)]
+            start += len(idx)
         return docs
 
     def doc_keep_probs(self, docs: Sequence["DocAnalysis"]) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from prox.builtin import features as F
-from prox.builtin.data import DocRow, LineRow
+from prox.builtin.data import DocRow, LineRow, licences
 from prox.builtin.model import BuiltinModel, DocModel, Trees
 
 log = logging.getLogger(__name__)
@@ -260,5 +260,6 @@ def _train(line_rows: Sequence[LineRow], doc_rows: Sequence[DocRow], cfg: TrainC
     model.meta.update(
         config={k: v for k, v in cfg.__dict__.items() if k != "threads"}, line_cv=cv, doc_cv=doc_cv,
         line_rows=len(line_rows), doc_rows=len(doc_rows),
+        licences=licences({r.source or "unnamed" for r in line_rows} | {r.source or "unnamed" for r in doc_rows}),
     )
     return model
