@@ -53,6 +53,8 @@ class AnnotateOptions:
     batch_docs: int = DEFAULT_BATCH_DOCS
     limit: int | None = None  # stop after this many *new* documents
     source: str = "teacher"  # recorded in each record's meta: "teacher" | "gold"
+    doc_answer_tokens: int = DOC_ANSWER_TOKENS
+    chunk_answer_tokens: int = CHUNK_ANSWER_TOKENS
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -116,7 +118,8 @@ class Annotator:
         self.teacher = teacher
         self.templates = templates or (TeacherTemplates.load() if teacher is not None else None)
         self.counts: Counter = Counter()
-        self.meta_common = {"source": options.source, "preset": getattr(renderer, "preset", None)}
+        self.meta_common = {"source": options.source, "preset": getattr(renderer, "preset", None),
+                            "chunk_budget": getattr(renderer, "chunk_budget", None)}
 
     # -- driver ----------------------------------------------------------------------------
     def run(self, docs: Iterable[Document]) -> dict[str, Any]:
@@ -168,7 +171,7 @@ class Annotator:
         for doc in docs:
             requests.append(self.templates.messages(DOC_EDU, document=doc.text))
             requests.append(self.templates.messages(DOC_FORMAT, document=doc.text))
-        answers = self.teacher.ask(requests, max_tokens=DOC_ANSWER_TOKENS)
+        answers = self.teacher.ask(requests, max_tokens=self.options.doc_answer_tokens)
         prompts = self.renderer.doc_prompts([d.text for d in docs])
         for i, doc in enumerate(docs):
             edu_answer, fmt_answer = answers[2 * i], answers[2 * i + 1]
@@ -195,7 +198,7 @@ class Annotator:
             for chunk in chunks:
                 block = wrap_chunk(chunk.text)
                 requests.extend(self.templates.messages(name, chunk=block) for name in CHUNK_FAMILIES)
-        answers = self.teacher.ask(requests, max_tokens=CHUNK_ANSWER_TOKENS) if requests else []
+        answers = self.teacher.ask(requests, max_tokens=self.options.chunk_answer_tokens) if requests else []
         pos = 0
         n_fam = len(CHUNK_FAMILIES)
         for doc, (chunks, prompts) in zip(docs, rendered):

@@ -170,11 +170,15 @@ def train_lm(data: str | Path, base_model: str | Path, out_dir: str | Path, opti
     trained.save_pretrained(out)
     tokenizer.save_pretrained(out)  # tokenizer.json, tokenizer_config.json and chat_template.jinja
     shutil.rmtree(out / "trainer", ignore_errors=True)
+    render = sorted({(r.meta.get("preset"), r.meta.get("chunk_budget")) for r in load_sft_records(data, stage=options.stage)},
+                    key=str)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     summary = {
         "base_model": str(base_model),
         "data": str(data),
         "options": asdict(options),
+        # how the training prompts were rendered: refine with the same preset / chunk budget
+        "render": [{"preset": p, "chunk_budget": b} for p, b in render],
         "learning_rate": options.lr(),
         "counts": dict(tokenized.counts),
         "prompt_tokens": tokenized.prompt_tokens,
