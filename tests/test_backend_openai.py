@@ -168,6 +168,12 @@ def test_generator_sends_ids_or_text_and_constraints():
         text_gen = OpenAIGenerator(client, prompt_format="text")
         text_gen.generate([RenderedPrompt("as text", [1, 2])], max_new_tokens=3)
         assert server.bodies[-1]["prompt"] == "as text" and "grammar" not in server.bodies[-1]
+    assert gen.stats.requests == 2 and gen.stats.truncated == 0 and gen.stats.prompts == 2
+    cut = (200, {}, {"choices": [{"text": 'normalize(source_str="ab', "finish_reason": "length"}]})
+    with ScriptedServer([cut]) as server:
+        gen = OpenAIGenerator(base_url=server.url, stage="chunk", constrained=True)
+        assert gen.generate(["x"], max_new_tokens=4) == [""]  # the unfinished call is dropped
+        assert gen.stats.truncated == 1 and gen.stats.trimmed == 1
     assert set(constraint_fields("doc", "gbnf")) == {"grammar"}
     assert set(constraint_fields("doc", "guided_regex")) == {"guided_regex"}
     with pytest.raises(ValueError, match="constraint style"):

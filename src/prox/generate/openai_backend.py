@@ -174,12 +174,20 @@ class OpenAIClient:
 
     # -- async API -----------------------------------------------------------------------
     async def achat(self, messages_batch: Sequence[Sequence[dict[str, Any]]], **params: Any) -> list[str]:
-        payloads = [self._payload(params, messages=list(m)) for m in messages_batch]
-        return [_text("chat", r) for r in await self._batch("chat", payloads)]
+        return [_text("chat", r) for r in await self.achat_responses(messages_batch, **params)]
 
     async def acomplete(self, prompts: Sequence[str | Sequence[int]], **params: Any) -> list[str]:
+        return [_text("completions", r) for r in await self.acomplete_responses(prompts, **params)]
+
+    async def achat_responses(self, messages_batch: Sequence[Sequence[dict[str, Any]]], **params: Any) -> list[dict[str, Any]]:
+        """Like `achat`, but the whole response objects (usage, finish_reason, ...)."""
+        payloads = [self._payload(params, messages=list(m)) for m in messages_batch]
+        return await self._batch("chat", payloads)
+
+    async def acomplete_responses(self, prompts: Sequence[str | Sequence[int]], **params: Any) -> list[dict[str, Any]]:
+        """Like `acomplete`, but the whole response objects (usage, finish_reason, ...)."""
         payloads = [self._payload(params, prompt=p if isinstance(p, str) else [int(t) for t in p]) for p in prompts]
-        return [_text("completions", r) for r in await self._batch("completions", payloads)]
+        return await self._batch("completions", payloads)
 
     # -- internals -----------------------------------------------------------------------
     def _payload(self, params: dict[str, Any], **body: Any) -> dict[str, Any]:
@@ -381,9 +389,11 @@ class OpenAIGenerator:
             if self.api == "chat":
                 system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
                 batch = [system + [{"role": "user", "content": prompt_text(p)}] for p in prompts]
-                texts = self.client.chat(batch, **params)
+                responses = _run(self.client.achat_responses(batch, **params))
             else:
-                texts = self.client.complete([self._completion_prompt(p) for p in prompts], **params)
+                responses = _run(self.client.acomplete_responses([self._completion_prompt(p) for p in prompts], **params))
+        texts = [_text(self.api, r) for r in responses]
+        self.stats.truncated += sum(((r.get("choices") or [{}])[0].get("finish_reason") == "length") for r in responses)
         after = self.client.usage.as_dict()
         self.stats.prompts += len(texts)
         for name in ("prompt_tokens", "completion_tokens", "cache_hits", "requests", "retries"):

@@ -124,27 +124,33 @@ def _bool(value: Any) -> bool:
     return bool(value)
 
 
-def renderer_tokenizer(path: str | Path) -> tuple[Any, dict[str, Any] | None]:
-    """What `PromptRenderer` needs for a tokenizer: a directory as is, or a GGUF file's own
-    tokenizer (converted by transformers) with its config (special tokens, chat template)."""
-    path = Path(path)
-    if path.is_file() and path.suffix == ".gguf":
+def renderer_tokenizer(path: Any) -> tuple[Any, dict[str, Any] | None]:
+    """What `PromptRenderer` needs for a tokenizer: a directory as is; a GGUF file's own tokenizer
+    (converted by transformers) or a loaded fast tokenizer, with its config (special tokens, chat template)."""
+    if hasattr(path, "backend_tokenizer"):  # an already loaded transformers fast tokenizer
+        tok = path
+    else:
+        path = Path(path)
+        if not (path.is_file() and path.suffix == ".gguf"):
+            if not path.exists():
+                raise FileNotFoundError(f"tokenizer path {str(path)!r} does not exist (prox never downloads tokenizers)")
+            return str(path), None
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True)
-        config = {k: getattr(tok, k) for k in ("bos_token", "eos_token", "unk_token", "pad_token") if getattr(tok, k, None)}
-        if getattr(tok, "chat_template", None):
-            config["chat_template"] = tok.chat_template
-        return tok.backend_tokenizer, config
-    if not path.exists():
-        raise FileNotFoundError(f"tokenizer path {str(path)!r} does not exist (prox never downloads tokenizers)")
-    return str(path), None
+    config = {k: getattr(tok, k) for k in ("bos_token", "eos_token", "unk_token", "pad_token") if getattr(tok, k, None)}
+    if getattr(tok, "chat_template", None):
+        config["chat_template"] = tok.chat_template
+    return tok.backend_tokenizer, config
 
 
 def _make_renderer(tokenizer: Any, options: dict[str, Any], *, with_ids: bool = True) -> Any:
     from prox.render import PromptRenderer
 
-    source, config = renderer_tokenizer(tokenizer) if isinstance(tokenizer, (str, Path)) else (tokenizer, None)
+    if isinstance(tokenizer, (str, Path)) or hasattr(tokenizer, "backend_tokenizer"):
+        source, config = renderer_tokenizer(tokenizer)
+    else:  # a tokenizers.Tokenizer
+        source, config = tokenizer, None
     kwargs = {k: options[k] for k in _RENDER_OPTIONS if k in options}
     kwargs.setdefault("preset", "prox")
     if "chunk_budget" in kwargs:
@@ -213,6 +219,8 @@ def make_transformers_refiner(arg: str | None = None, **options: Any) -> LMRefin
         )
 
     def default_tokenizer(model: Any) -> Any:
+        if isinstance(model, (str, Path)) and str(model).endswith(".gguf"):
+            return loaded[str(model)][1]  # reuse the tokenizer transformers converted from the GGUF
         return model if isinstance(model, (str, Path)) else None
 
     return _build(arg, options, name="transformers", known=("device", "dtype", "trust_remote_code", "hf_tokenizer"),
