@@ -34,7 +34,7 @@ def annotate(
     output: Path = typer.Option(..., "--output", "-o", help="Output folder."),
     task: str = typer.Option("chunk", "--task", help="doc (keep_doc/drop_doc) or chunk (remove_lines/normalize programs)."),
     tokenizer: Path = typer.Option(..., "--tokenizer", help="The student's tokenizer directory: prompts are rendered (and chunked) with it."),
-    preset: str = typer.Option("model", "--preset", help="Prompt format of the student: model (its chat template), prox (Llama-2) or plain. Refine with the same preset."),
+    preset: str = typer.Option("prox", "--preset", help="Prompt format of the student: prox (Llama-2 chat, the default of every LM refiner), model (its own chat template) or plain. Refine with the same preset."),
     chunk_budget: Optional[int] = typer.Option(None, "--chunk-budget", help="Chunk token budget (default: the paper's 1,500). Refine with the same value."),
     teacher_url: Optional[str] = typer.Option(None, "--teacher-url", help="OpenAI-compatible endpoint of the teacher, e.g. http://127.0.0.1:8080/v1."),
     teacher_model: Optional[str] = typer.Option(None, "--teacher-model", help="The model name sent in each request."),

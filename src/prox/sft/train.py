@@ -34,6 +34,7 @@ class TrainLMOptions:
     grad_accum: int = 1
     max_length: int = DEFAULT_MAX_LENGTH
     warmup_ratio: float = 0.03
+    lr_scheduler: str = "cosine"
     seed: int = 0
     logging_steps: int = 5
     gradient_checkpointing: bool = False
@@ -106,7 +107,7 @@ def build_trainer(data: str | Path, model: Any, tokenizer: Any, out_dir: str | P
         num_train_epochs=options.epochs,
         max_steps=options.max_steps,
         learning_rate=options.lr(),
-        lr_scheduler_type="cosine",
+        lr_scheduler_type=options.lr_scheduler,
         warmup_steps=options.warmup_ratio,  # transformers >= 5: a float < 1 is a ratio of all steps
         logging_steps=options.logging_steps,
         save_strategy="no",
@@ -117,9 +118,9 @@ def build_trainer(data: str | Path, model: Any, tokenizer: Any, out_dir: str | P
         max_length=options.max_length,
         completion_only_loss=True,  # labels of prompt tokens become -100
         packing=False,
-        gradient_checkpointing=options.gradient_checkpointing,
         dataloader_num_workers=0,
         disable_tqdm=True,
+        **({"gradient_checkpointing": True} if options.gradient_checkpointing else {}),
     )
     peft_config = None
     if options.lora:
