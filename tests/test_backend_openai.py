@@ -154,6 +154,19 @@ def test_cache_answers_without_http(tmp_path):
         other_model.complete(["a"], max_tokens=4)
 
 
+def test_one_failed_request_fails_the_batch_but_successes_are_cached(tmp_path):
+    def script(body):
+        return fail(400) if body["prompt"] == "bad" else echo_prompt(body)
+
+    with ScriptedServer([script]) as server:
+        client = OpenAIClient(server.url, cache_dir=tmp_path / "cache", backoff_s=0.001)
+        with pytest.raises(OpenAIError, match="HTTP 400"):
+            client.complete(["a", "bad", "b"])
+        assert server.hits == 3
+        assert client.complete(["a", "b"]) == ["echo:a", "echo:b"]  # both from the cache
+        assert server.hits == 3 and client.usage.cache_hits == 2
+
+
 def test_generator_sends_ids_or_text_and_constraints():
     from prox.render import RenderedPrompt
 

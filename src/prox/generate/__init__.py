@@ -1,1 +1,10 @@
-"""LM generation backends: batched rendered prompts in, generated texts out."""
+"""LM generation backends: batched rendered prompts in, generated texts out.
+
+- `base`: the `Generator` protocol and `GenerationStats` (token accounting).
+- `constrained`: the program grammar (regex, GBNF, Lark) for constrained decoding.
+- `transformers_backend`, `vllm_backend`, `openai_backend`: the engines; each is imported
+  only when used (torch, vLLM and llguidance stay optional).
+"""
+from prox.generate.base import GenerationStats, Generator
+
+__all__ = ["GenerationStats", "Generator"]

@@ -227,7 +227,11 @@ class OpenAIClient:
                         self.cache.put(key, response)
                     results[i] = response
 
-                await asyncio.gather(*(one(i, key) for i, key in todo))
+                # Let every request finish (successes reach the cache), then report the first failure.
+                outcomes = await asyncio.gather(*(one(i, key) for i, key in todo), return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
         return results  # type: ignore[return-value]
 
     async def _post(self, http: httpx.AsyncClient, path: str, payload: dict[str, Any]) -> dict[str, Any]:
