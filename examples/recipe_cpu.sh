@@ -80,5 +80,5 @@ t = json.loads((w / "student" / "prox_sft.json").read_text())
 print("sft:", {k: t[k] for k in ("steps", "train_loss", "seconds", "counts")})
 for name in ("student", "builtin"):
     r = json.loads((w / f"eval-{name}.json").read_text())
-    print(f"line scores ({name}):", json.dumps({k: v for k, v in r.items() if k in ("micro", "macro", "overall")})[:400])
+    print(f"dev line scores ({name}):", {view: s["ALL"]["micro"] for view, s in r["scores"].items()})
 PY

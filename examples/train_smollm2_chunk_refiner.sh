@@ -18,7 +18,8 @@ THREADS="${THREADS:-$(nproc)}"
 NICE="nice -n 10"
 mkdir -p "$WORK"
 
-if [ "$SMOKE" = 1 ]; then LIMIT="--limit 8"; STEPS=2; EVAL_LIMIT="--limit 3"; else LIMIT=""; STEPS="${STEPS:-300}"; EVAL_LIMIT=""; fi
+if [ "$SMOKE" = 1 ]; then LIMIT="--limit 8"; STEPS=2; BATCH=1; ACCUM=1; EVAL_LIMIT="--limit 3"
+else LIMIT=""; STEPS="${STEPS:-300}"; BATCH=4; ACCUM=4; EVAL_LIMIT=""; fi
 
 BASE="${BASE:-}"
 if [ -z "$BASE" ]; then
@@ -36,7 +37,7 @@ $NICE prox annotate --from-gold "$BENCH/lines-public-train.jsonl.gz" -o "$WORK/g
 
 # 2. LoRA SFT (merged before saving). 300 steps x 4 x 4 examples ~ 4,800 chunk examples ~ one epoch.
 $NICE prox train lm --data "$WORK/gold-train/sft.jsonl" --base-model "$BASE" -o "$WORK/chunk-refiner" \
-  --lora --lora-r 32 --lora-alpha 64 --lr 3e-4 --max-steps "$STEPS" --batch-size 4 --grad-accum 4 \
+  --lora --lora-r 32 --lora-alpha 64 --lr 3e-4 --max-steps "$STEPS" --batch-size "$BATCH" --grad-accum "$ACCUM" \
   --max-length 2560 --threads "$THREADS"
 
 # 3. Dev line F1 (dclm view), the SFT model beside the builtin.

@@ -128,6 +128,9 @@ TINY_TEMPLATES = {
     "chunk_header.txt": "{{ chunk }}\nRemove menu lines at the top. Answer remove_lines(line_start=A, line_end=B) or skip_chunk().\nProgram:",
     "chunk_links.txt": "{{ chunk }}\nRemove link-only lines. Answer remove_lines(line_start=A, line_end=B) or skip_chunk().\nProgram:",
     "chunk_footer.txt": "{{ chunk }}\nRemove footer lines at the end. Answer remove_lines(line_start=A, line_end=B) or skip_chunk().\nProgram:",
+    # the start of the assistant's answer, continued by llama.cpp and put back before parsing
+    "doc_edu.prefill.txt": "Educational score: ",
+    "chunk_header.prefill.txt": "remove_lines(line_start=",
 }
 PAGES = [
     {"id": "p1", "text": "Home | Shop | Contact\nHow to boil an egg\nPut the egg in boiling water for nine minutes.\n"
@@ -162,7 +165,7 @@ def test_teacher_annotation_against_a_real_llama_cpp_server(llama_server, tmp_pa
     assert [a["id"] for a in annotations] == ["p1", "p2"]
     for a in annotations:
         assert a["outcome"] in ("labelled", "skipped")
-        assert a["teacher"]["edu_answer"]  # the raw answers are kept for audit
+        assert a["teacher"]["edu_answer"].startswith("Educational score:")  # raw answers kept, prefill put back
         if a["outcome"] == "skipped":
             assert a["reason"] in ("unparsed_edu_score", "unparsed_format_score")
     for record in load_sft_records(tmp_path / "doc"):
@@ -174,6 +177,7 @@ def test_teacher_annotation_against_a_real_llama_cpp_server(llama_server, tmp_pa
     [annotation] = [json.loads(line) for line in (tmp_path / "chunk" / "annotations.jsonl").read_text().splitlines()]
     [chunk] = annotation["chunks"]
     assert set(chunk["teacher"]) == {"chunk_header", "chunk_links", "chunk_footer"}
+    assert chunk["teacher"]["chunk_header"].startswith("remove_lines(line_start=")
     for record in load_sft_records(tmp_path / "chunk"):
         assert execute(PAGES[0]["text"], record.completion, stage="chunk").errors == []
 

@@ -69,6 +69,8 @@ def _new_documents(docs: Iterable[Document], out: OutputFolder, counts: Counter,
     seen: set[str] = set()
     n = 0
     for doc in docs:
+        if limit is not None and n >= limit:
+            break
         counts["docs_read"] += 1
         if doc.id in out.done:
             counts["docs_already_done"] += 1
@@ -77,8 +79,6 @@ def _new_documents(docs: Iterable[Document], out: OutputFolder, counts: Counter,
             counts["docs_duplicate_id"] += 1
             continue
         seen.add(doc.id)
-        if limit is not None and n >= limit:
-            break
         n += 1
         yield doc
 
@@ -174,7 +174,8 @@ class Annotator:
         answers = self.teacher.ask(requests, max_tokens=self.options.doc_answer_tokens)
         prompts = self.renderer.doc_prompts([d.text for d in docs])
         for i, doc in enumerate(docs):
-            edu_answer, fmt_answer = answers[2 * i], answers[2 * i + 1]
+            edu_answer = self.templates.full_answer(DOC_EDU, answers[2 * i])
+            fmt_answer = self.templates.full_answer(DOC_FORMAT, answers[2 * i + 1])
             if edu_answer is None or fmt_answer is None:
                 self._finish(doc, _outcome(doc, "failed", error="teacher_request_failed"), [])
                 continue
@@ -210,7 +211,8 @@ class Annotator:
                 continue
             records, chunk_log = [], []
             for k, (chunk, prompt) in enumerate(zip(chunks, prompts)):
-                fam_answers = doc_answers[n_fam * k : n_fam * (k + 1)]
+                fam_answers = [self.templates.full_answer(name, a)
+                               for name, a in zip(CHUNK_FAMILIES, doc_answers[n_fam * k : n_fam * (k + 1)])]
                 raw = "\n".join(lines[chunk.first_line : chunk.last_line + 1])
                 result = annotate_chunk(fam_answers, first_line=chunk.first_line, last_line=chunk.last_line,
                                         chunk_text=raw, max_removed_share=self.options.max_removed_share)

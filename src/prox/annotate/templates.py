@@ -29,6 +29,7 @@ class TeacherTemplates:
 
     sources: dict[str, str]
     origin: dict[str, str]  # file name -> "package" or the override path
+    prefills: dict[str, str] = None  # template name -> start of the assistant answer
 
     @classmethod
     def load(cls, override_dir: str | Path | None = None) -> "TeacherTemplates":
@@ -45,13 +46,19 @@ class TeacherTemplates:
             else:
                 sources[name] = (packaged / name).read_text(encoding="utf-8")
                 origin[name] = "package"
+        prefills: dict[str, str] = {}
+        for name in ALL_TEMPLATES:
+            prefill_name = name.removesuffix(".txt") + ".prefill.txt"
+            if override is not None and (override / prefill_name).is_file():
+                prefills[name] = (override / prefill_name).read_text(encoding="utf-8").rstrip("\n")
+                origin[prefill_name] = str(override / prefill_name)
         for name in (DOC_EDU, DOC_FORMAT):
             if "document" not in sources[name]:
                 raise ValueError(f"template {origin[name]} ({name}) never uses {{{{ document }}}}")
         for name in CHUNK_FAMILIES:
             if "chunk" not in sources[name]:
                 raise ValueError(f"template {origin[name]} ({name}) never uses {{{{ chunk }}}}")
-        return cls(sources, origin)
+        return cls(sources, origin, prefills)
 
     def render(self, name: str, **values: str) -> str:
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
@@ -63,4 +70,14 @@ class TeacherTemplates:
         user = self.render(name, **values).strip()
         out = [{"role": "system", "content": system}] if system else []
         out.append({"role": "user", "content": user})
+        prefill = (self.prefills or {}).get(name)
+        if prefill:
+            out.append({"role": "assistant", "content": prefill})
         return out
+
+    def full_answer(self, name: str, answer: str | None) -> str | None:
+        """The answer with its prefill in front (servers differ in whether they echo it)."""
+        prefill = (self.prefills or {}).get(name)
+        if answer is None or not prefill or answer.lstrip().startswith(prefill.strip()):
+            return answer
+        return prefill + answer
