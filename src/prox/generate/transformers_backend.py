@@ -45,12 +45,17 @@ def load_model(
         torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     else:
         torch_dtype = getattr(torch, dtype)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype, **kwargs).to(device)
+    import transformers
+
+    # transformers >= 4.56 calls it `dtype`; older releases `torch_dtype`.
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    kwargs["dtype" if (major, minor) >= (4, 56) else "torch_dtype"] = torch_dtype
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs).to(device)
     model.eval()
     if tokenizer is not None:
         tok = AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True, trust_remote_code=trust_remote_code)
     else:
-        tok = AutoTokenizer.from_pretrained(model_dir, **kwargs)
+        tok = AutoTokenizer.from_pretrained(model_dir, **{k: v for k, v in kwargs.items() if k not in ("dtype", "torch_dtype")})
     return model, tok
 
 
