@@ -258,3 +258,34 @@ def test_openai_refiner_completions_with_gguf_tokenizer(llama_server):
                           constrained=True, doc_max_new_tokens=8, chunk_max_new_tokens=24,
                           grammar_max_ops=2, grammar_max_chars=16)
     check_refiner(refiner)
+
+
+def test_prox_refine_cli_with_the_openai_refiner(llama_server, tmp_path):
+    """`prox refine --refiner openai --base-url ... --constrained -O api=chat`: options reach the
+    factory, every document ends in exactly one outcome, none fails."""
+    import gzip
+
+    from typer.testing import CliRunner
+
+    from prox.cli import app
+
+    if not LLAMA2_TOKENIZER.is_dir():
+        pytest.skip(f"shared tokenizer fixture not found at {LLAMA2_TOKENIZER}")
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(DOCS)))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "refine", str(src), "-o", str(out), "--refiner", "openai", "--base-url", llama_server.base_url,
+        "--tokenizer", str(LLAMA2_TOKENIZER), "--constrained", "--no-progress",
+        "-O", "api=chat", "-O", "doc_max_new_tokens=8", "-O", "chunk_max_new_tokens=24",
+        "-O", "grammar_max_ops=2", "-O", "grammar_max_chars=16",
+    ])
+    assert result.exit_code == 0, result.output
+    seen = {}
+    for outcome in ("kept", "dropped", "failed"):
+        for path in (out / outcome).glob("*.jsonl.gz"):
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                seen.update({json.loads(line)["id"]: outcome for line in handle})
+    assert sorted(seen) == ["d0", "d1"] and "failed" not in seen.values()
+    task = json.loads((out / "stats.json").read_text())["tasks"]["per_task"][0]
+    assert task["doc_programs_generated"] == 2 and task["program_errors"] == 0  # constrained: no errors
