@@ -108,6 +108,7 @@ class TransformersGenerator:
         self.pad_id = self._pad_id()
         self._lltokenizer = None
         self._grammar = None
+        self._executor = None
         if constrained:
             self._setup_grammar()
 
@@ -154,13 +155,23 @@ class TransformersGenerator:
 
     def _logits_processor(self, batch: int, prompt_len: int) -> Any:
         import llguidance
+        import llguidance.numpy as llnp
         import numpy as np
         import torch
         from transformers import LogitsProcessor
 
+        if self._executor is None:
+            self._executor = llguidance.LLExecutor()
+        executor = self._executor
         matchers = [llguidance.LLMatcher(self._lltokenizer, self._grammar) for _ in range(batch)]
         done = [False] * batch  # the row emitted EOS; it now only receives padding
         eos_ids = self.eos_ids
+        width = (self._lltokenizer.vocab_size + 31) // 32
+        bitmask = np.full((batch, width), -1, dtype=np.int32)  # one bit per token, 1 = allowed
+        eos_bits = np.zeros(width, dtype=np.uint32)
+        for token in eos_ids:
+            eos_bits[token // 32] |= np.uint32(1 << (token % 32))
+        eos_only = eos_bits.view(np.int32)
 
         class GrammarMask(LogitsProcessor):
             def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
@@ -172,21 +183,23 @@ class TransformersGenerator:
                             done[row] = True
                         elif not matchers[row].is_stopped():
                             matchers[row].consume_token(token)
-                vocab = scores.shape[-1]
+                active = []
                 for row, matcher in enumerate(matchers):
                     if done[row]:
-                        continue
-                    if matcher.is_stopped() or matcher.is_error():
-                        # The program is complete (or the matcher gave up): end the sequence.
-                        allowed = torch.zeros(vocab, dtype=torch.bool)
-                        allowed[eos_ids] = True
+                        bitmask[row] = -1
+                    elif matcher.is_stopped() or matcher.is_error():
+                        bitmask[row] = eos_only  # the program is complete (or the matcher gave up): end it
                     else:
-                        bits = np.unpackbits(np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8), bitorder="little")
-                        allowed = torch.zeros(vocab, dtype=torch.bool)
-                        n = min(vocab, bits.shape[0])
-                        allowed[:n] = torch.from_numpy(bits[:n].astype(bool))
-                    scores[row, ~allowed.to(scores.device)] = float("-inf")
-                return scores
+                        active.append((matcher, row))
+                if active:
+                    llnp.fill_next_token_bitmask_par(executor, active, bitmask)
+                vocab = scores.shape[-1]
+                words = torch.from_numpy(bitmask).to(scores.device)
+                shifts = torch.arange(32, device=scores.device, dtype=torch.int32)
+                allowed = ((words.unsqueeze(-1) >> shifts) & 1).reshape(batch, -1).bool()
+                if allowed.shape[1] < vocab:
+                    allowed = torch.nn.functional.pad(allowed, (0, vocab - allowed.shape[1]))
+                return scores.masked_fill(~allowed[:, :vocab], float("-inf"))
 
         return GrammarMask()
 
