@@ -184,7 +184,7 @@ def _build(
         tokenizer = options.get(f"{stage}_tokenizer") or options.get("tokenizer") or default_tokenizer(model)
         if tokenizer is None:
             raise ValueError(f"the {name} refiner needs tokenizer=DIR (for rendering and chunking)")
-        key = ("renderer", str(tokenizer))
+        key = ("renderer", str(tokenizer) if isinstance(tokenizer, (str, Path)) else id(tokenizer))
         if key not in cache:
             cache[key] = _make_renderer(tokenizer, options, with_ids=with_ids)
         renderers[stage] = cache[key]
