@@ -12,7 +12,7 @@ from prox.builtin import features as F
 from prox.builtin.data import iter_jsonl
 from prox.builtin.model import BuiltinModel, shipped_model_path
 from prox.builtin.predict import noisy_ranges
-from prox.execute import execute
+from prox.executor import execute
 from prox.parse import parse_program
 from prox.program import DropDoc, KeepDoc, NoOp, RemoveLines
 from prox.refiners import get_refiner, join_chunk_programs

@@ -30,6 +30,7 @@ _WORD = re.compile(r"\w+")
 _LETTER = re.compile(r"[^\W\d_]")
 _UPPER = re.compile(r"[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯΑ-Ω]")
 _DIGIT = re.compile(r"\d")
+_NUMBER_MARKER = re.compile(r"\d{1,3}[.)] ")
 _TITLE = re.compile(r" [A-ZÀ-ÖØ-ÞĀ-ŽА-ЯΑ-Ω]")
 CHAR_SAMPLE = 200  # characters of a line used for the character-class ratios
 WORD_SAMPLE = 60  # words of a line used for the word-class ratios
@@ -58,12 +59,13 @@ BASE_NAMES = [
     "blank", "log_chars", "log_words", "ends_sentence", "ends_colon", "ends_other_punct",
     "upper_ratio", "digit_ratio", "alpha_ratio", "starts_bullet", "pipe_count",
     "title_ratio", "linkish", "dup_count", "mean_word_len", "stop_ratio", "c4_fail",
-    "short", "long", "punct_ratio",
+    "short", "long", "punct_ratio", "indent", "number_marker", "inner_tabs",
 ]
 _NB = len(BASE_NAMES)
 _BLANK_BASE = [1.0] + [0.0] * (_NB - 1)
 # Base facts copied from each non-blank neighbour.
-_CTX = ["log_words", "ends_sentence", "upper_ratio", "title_ratio", "c4_fail", "stop_ratio", "linkish"]
+_CTX = ["log_words", "ends_sentence", "upper_ratio", "title_ratio", "c4_fail", "stop_ratio", "linkish", "indent"]
+WINDOW = 10  # non-blank lines on each side for the "section" averages
 _CTX_IDX = [BASE_NAMES.index(n) for n in _CTX]
 CONTEXT_OFFSETS = (-3, -2, -1, 1, 2, 3)
 
@@ -75,6 +77,7 @@ LINE_FEATURES: list[str] = (
         "rel_pos", "log_idx_from_start", "log_idx_from_end", "words_before_frac", "words_after_frac",
         "before_first_long", "after_last_long", "short_run_len", "dist_prev_long", "dist_next_long",
         "blank_before", "blank_after",
+        "token_mean_prev", "token_mean_next", "long_frac_prev", "long_frac_next",
         "doc_log_lines", "doc_log_words", "doc_short_frac", "doc_sentence_frac", "doc_mean_words",
         "doc_blank_frac", "doc_token_mean", "doc_dup_frac",
     ]
@@ -149,6 +152,7 @@ def base_features(line: str, dup_count: int) -> list[float]:
     stops = sum(map(_stop, low.split()[:WORD_SAMPLE])) / n_ws
     c4_fail = (not stripped.endswith(C4_TERMINAL)) or _C4_BAD_RE.search(low) is not None
     punct = n_sample - alpha - digits - sample.count(" ")
+    lead = line[: len(line) - len(line.lstrip())]
     return [
         0.0,
         math.log1p(n_chars),
@@ -170,6 +174,9 @@ def base_features(line: str, dup_count: int) -> list[float]:
         1.0 if n_words < SHORT_LINE_WORDS else 0.0,
         1.0 if n_words >= LONG_LINE_WORDS else 0.0,
         punct / n_sample,
+        math.log1p(len(lead) + 3 * lead.count("\t")),
+        1.0 if _NUMBER_MARKER.match(stripped) else 0.0,
+        float(min(stripped.count("\t"), 10)),
     ]
 
 
@@ -179,6 +186,16 @@ _I_SENT = BASE_NAMES.index("ends_sentence")
 _I_DUP = BASE_NAMES.index("dup_count")
 _I_SHORT = BASE_NAMES.index("short")
 _I_LONG = BASE_NAMES.index("long")
+
+
+def _window_means(values: np.ndarray, k: np.ndarray, m: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``values`` over the previous / next ``WINDOW`` lines of the same document (0 if none)."""
+    c = np.r_[0.0, np.cumsum(values)]
+    lo = g - np.minimum(k, WINDOW)
+    prev = (c[g] - c[lo]) / np.maximum(g - lo, 1)
+    hi = g + 1 + np.minimum(m - 1 - k, WINDOW)
+    nxt = (c[hi] - c[g + 1]) / np.maximum(hi - g - 1, 1)
+    return prev, nxt
 
 
 def base_matrix(lines: Sequence[str]) -> np.ndarray:
@@ -261,6 +278,8 @@ def doc_line_features(base: np.ndarray, token_scores: np.ndarray) -> np.ndarray:
             np.log1p(next_long),
             blank_before[nonblank],
             blank_after[nonblank],
+            *_window_means(nts, k.astype(np.int64), np.full(m, m), np.arange(m)),
+            *_window_means(nb[:, _I_LONG], k.astype(np.int64), np.full(m, m), np.arange(m)),
         ],
         axis=1,
     )
@@ -359,6 +378,8 @@ def batch_line_features(bases: Sequence[np.ndarray], token_scores: Sequence[np.n
             np.log1p(next_long),
             blank_before,
             blank_after,
+            *_window_means(ts, k, m, g),
+            *_window_means(nb[:, _I_LONG], k, m, g),
         ],
         axis=1,
     )

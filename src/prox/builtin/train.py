@@ -94,10 +94,10 @@ def _group_folds(groups: Sequence[str], k: int, seed: int) -> np.ndarray:
 # --------------------------------------------------------------------------- lines
 @dataclass
 class LineData:
-    X: np.ndarray  # dense features of labelled lines
-    y: np.ndarray
+    X: np.ndarray  # dense features of the non-blank lines, in document order
+    y: np.ndarray  # 1 noise, 0 content, -1 unlabelled
     fold: np.ndarray
-    row: np.ndarray  # index of the LineRow of each labelled line
+    row: np.ndarray  # index of the LineRow of each line
     view: np.ndarray
 
 
@@ -116,10 +116,8 @@ def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return float(ps[i]), float(f1[i])
 
 
-def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[str, float], float, Trees, float, dict]:
-    _require_sklearn()
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
+def prepare_line_data(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[str, float], float, LineData]:
+    """Fit the token model; dense features of the labelled lines with out-of-fold token scores."""
     t0 = time.time()
     doc_lines = [F.split_lines(r.text) for r in rows]
     doc_fold = _group_folds([r.group for r in rows], cfg.folds, cfg.seed)
@@ -163,16 +161,26 @@ def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[st
         pos += m
         base = F.base_matrix(lines)
         X = F.doc_line_features(base, ts)
-        idx = sorted(i for i in (r.noisy | r.content) if lines[i].strip())
+        # every non-blank line (unlabelled ones get y = -1: context for stacking, never fitted)
+        idx = [i for i in range(len(lines)) if base[i, 0] == 0.0]
         if not idx:
             continue
         Xs.append(X[idx])
-        ys.append(np.array([1 if i in r.noisy else 0 for i in idx]))
+        ys.append(np.array([1 if i in r.noisy else 0 if i in r.content else -1 for i in idx]))
         folds.append(np.full(len(idx), doc_fold[d]))
         rix.append(np.full(len(idx), d))
         views.append(np.array([r.view] * len(idx)))
     data = LineData(np.concatenate(Xs), np.concatenate(ys), np.concatenate(folds), np.concatenate(rix), np.concatenate(views))
     log.info("line features %s (%.1fs)", data.X.shape, time.time() - t0)
+    return weights, token_bias, data
+
+
+def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[str, float], float, Trees, float, dict]:
+    _require_sklearn()
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    t0 = time.time()
+    weights, token_bias, data = prepare_line_data(rows, cfg)
 
     def hgb():
         return HistGradientBoostingClassifier(
@@ -181,10 +189,13 @@ def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[st
             early_stopping=False, random_state=cfg.seed,
         )
 
+    lab = data.y >= 0
     oof_p = np.zeros(len(data.y))
     for k in range(cfg.folds):
-        tr, te = data.fold != k, data.fold == k
+        tr, te = lab & (data.fold != k), data.fold == k
         oof_p[te] = hgb().fit(data.X[tr], data.y[tr]).predict_proba(data.X[te])[:, 1]
+    data = LineData(data.X[lab], data.y[lab], data.fold[lab], data.row[lab], data.view[lab])
+    oof_p = oof_p[lab]
     sel = data.view == cfg.threshold_view
     if not sel.any():
         sel = np.ones(len(data.y), dtype=bool)
