@@ -78,7 +78,7 @@ def run_rules(filters, texts: list[str]) -> int:
 
 
 def run_builtin(refiner, texts: list[str], batch: int, execute: bool) -> int:
-    from prox.execute import execute as run
+    from prox import execute as run
     from prox.refiners.base import join_chunk_programs
 
     kept = 0

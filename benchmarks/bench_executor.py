@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from prox.execute import execute  # noqa: E402
+from prox.executor import execute  # noqa: E402
 from prox.parse import parse_program  # noqa: E402
 
 SHARED = ROOT / ".." / "shared" / "benchmarks"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from prox.annotate.gold import chunk_gold_program, noisy_runs
 from prox.annotate.programs import annotate_chunk, extract_operations, find_calls, merge_operations
-from prox.execute import execute
+from prox.executor import execute
 from prox.parse import parse_program
 from prox.program import Normalize, NoOp, RemoveLines
 

@@ -15,7 +15,7 @@ from prox.annotate.records import OutputFolder, load_sft_records, read_ids
 from prox.annotate.run import AnnotateOptions, Annotator, Document
 from prox.annotate.teacher import OpenAITeacher
 from prox.cli import app
-from prox.execute import execute
+from prox.executor import execute
 from prox.refiners import join_chunk_programs
 from prox.render import PromptRenderer
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from prox.execute import execute
+from prox.executor import execute
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 VECTORS = SHARED / "fixtures" / "reference" / "executor-public.jsonl.gz"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import prox
-from prox.execute import ExecOptions, execute
+from prox.executor import ExecOptions, execute
 from prox.parse import parse_program
 from prox.program import KeepDoc, NoOp, Normalize, Program, RemoveLines
 

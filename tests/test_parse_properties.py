@@ -10,7 +10,7 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prox.execute import execute
+from prox.executor import execute
 from prox.parse import parse_program
 from prox.program import (
     DropDoc,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from prox.execute import execute
+from prox.executor import execute
 from prox.refiners import get_refiner, join_chunk_programs
 from prox.refiners.rules import c4_line_reason, removed_ranges
 

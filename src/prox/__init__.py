@@ -3,17 +3,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# The core is pure and light (no model, no engine), so it is imported eagerly:
+# `prox.execute(text, program)` and `prox.parse_program(text)` are the stable entry points.
+from prox.executor import execute  # noqa: E402
+from prox.parse import parse_program  # noqa: E402
+
 __all__ = ["execute", "parse_program", "__version__"]
-
-
-def __getattr__(name: str):
-    # Lazy so that `import prox` stays cheap (the CLI imports engines only on demand).
-    if name == "execute":
-        from prox.execute import execute
-
-        return execute
-    if name == "parse_program":
-        from prox.parse import parse_program
-
-        return parse_program
-    raise AttributeError(name)

@@ -2,7 +2,7 @@
 
 A program is what a refining model writes for one document (doc stage) or one chunk
 (chunk stage). Model output is untrusted text; `prox.parse.parse_program` turns it into
-the values below, and `prox.execute.execute` applies them. Nothing here runs model text.
+the values below, and `prox.executor.execute` applies them. Nothing here runs model text.
 
 Doc stage:   ``keep_doc()`` / ``drop_doc()``
 Chunk stage: ``remove_lines(line_start=A, line_end=B)`` (0-based, inclusive, numbered as

@@ -16,7 +16,7 @@ def execute_records(records, *, stage: str, mode: str, options=None, counts: Cou
     ``kept`` / ``dropped`` / ``failed`` / ``error`` per record (plus ``dropped:<reason>``,
     ``error:<kind>`` and ``program_ignored``).
     """
-    from prox.execute import execute
+    from prox.executor import execute
 
     counts = counts if counts is not None else Counter()
     for line_no, record, error in records:
@@ -74,7 +74,7 @@ def execute_cmd(
     max_errors: int = typer.Option(None, "--max-errors", help="ignore programs with >= this many errors [2]"),
 ) -> None:
     """Execute each record's `program` on its `text`; write refined text and a summary."""
-    from prox.execute import MODES, STAGES, ExecOptions
+    from prox.executor import MODES, STAGES, ExecOptions
     from prox.jsonl import JsonlWriter, read_jsonl
 
     if stage not in STAGES:

@@ -28,7 +28,7 @@ def _short(exc: BaseException) -> str:
 def refine_docs(docs: Sequence[Doc], refiner: Any, outdir: str | Path, *, mode: str = "strict",
                 batch_size: int = BATCH_SIZE, refiner_spec: str | None = None) -> dict:
     """Run doc stage, chunk stage and the executor on ``docs``; write the outputs; return stats."""
-    from prox.execute import execute
+    from prox.executor import execute
     from prox.refiners import join_chunk_programs
 
     outdir = Path(outdir)

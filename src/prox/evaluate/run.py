@@ -18,7 +18,7 @@ def removed_lines(text: str, program: str) -> list[int]:
     A program the executor ignores for too many errors removes nothing. The kept-ratio
     and word-count drop rules are not applied: the line benchmark scores the lines.
     """
-    from prox.execute import execute
+    from prox.executor import execute
 
     result = execute(text, program, stage="chunk")
     out: list[int] = []
@@ -28,7 +28,7 @@ def removed_lines(text: str, program: str) -> list[int]:
 
 
 def doc_dropped(text: str, program: str) -> bool:
-    from prox.execute import execute
+    from prox.executor import execute
 
     return execute(text, program, stage="doc").dropped
 

@@ -9,10 +9,8 @@ Both are pure functions of (text, program, options).
 """
 from __future__ import annotations
 
-import sys
-import types
 
-from prox.execute.options import (
+from prox.executor.options import (
     DEFAULT_OPTIONS,
     DROP_RATIO,
     KEEP_RATIO,
@@ -21,8 +19,8 @@ from prox.execute.options import (
     ExecOptions,
     ExecutionResult,
 )
-from prox.execute.reference import execute_reference
-from prox.execute.strict import execute_strict
+from prox.executor.reference import execute_reference
+from prox.executor.strict import execute_strict
 from prox.program import Program
 
 MODES = ("strict", "reference")
@@ -47,14 +45,6 @@ def execute(text: str, program: str | Program, *, stage: str = "chunk", mode: st
     raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
 
 
-class _CallableModule(types.ModuleType):
-    # `prox.execute` is both this package and the function: once the package is imported,
-    # Python sets the attribute `prox.execute` to the module, so the module must be callable.
-    def __call__(self, text, program, **kwargs):
-        return execute(text, program, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = [
     "execute",

@@ -14,7 +14,7 @@ materialised: the lines removed are the same.
 """
 from __future__ import annotations
 
-from prox.execute.options import DEFAULT_OPTIONS, ExecOptions, ExecutionResult
+from prox.executor.options import DEFAULT_OPTIONS, ExecOptions, ExecutionResult
 from prox.program import DropDoc, Normalize, Program, ProgramError, RemoveLines, format_program
 
 

@@ -17,7 +17,7 @@ Doc stage: ``drop_doc()`` drops (``drop_doc``); anything else keeps the document
 """
 from __future__ import annotations
 
-from prox.execute.options import DEFAULT_OPTIONS, ExecOptions, ExecutionResult, count_words, has_words
+from prox.executor.options import DEFAULT_OPTIONS, ExecOptions, ExecutionResult, count_words, has_words
 from prox.parse import _stage_error, parse_program
 from prox.program import DropDoc, Normalize, Program, ProgramError, RemoveLines
 

@@ -234,7 +234,7 @@ class _RefinerStep(PipelineStep):
 
 
 def _execute(text: str, program: str, stage: str, mode: str):
-    from prox.execute import execute
+    from prox.executor import execute
 
     return execute(text, program, stage=stage, mode=mode)
 
