@@ -148,3 +148,19 @@ def test_distilled_model_trains(tmp_path):
     model = train(data.lines, data.docs, TrainConfig(seed=0, folds=2, trees=10, min_df=2, threads=1))
     assert model.doc is not None and len(model.vocab) > 100
     assert all(isinstance(d, DocRow) for d in data.docs)
+
+
+def test_exported_trees_match_sklearn():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from prox.builtin.model import Trees, sigmoid
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 6))
+    X[:, 3] = rng.integers(0, 3, size=3000)  # ties on thresholds
+    y = ((X[:, 0] + X[:, 1] * X[:, 2] + (X[:, 3] == 1)) > 0.5).astype(int)
+    clf = HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=15, random_state=0).fit(X, y)
+    trees = Trees.from_sklearn(clf)
+    Xt = rng.normal(size=(500, 6))
+    Xt[:, 3] = rng.integers(0, 3, size=500)
+    assert np.allclose(sigmoid(trees.raw(Xt)), clf.predict_proba(Xt)[:, 1], atol=1e-9)

@@ -45,18 +45,22 @@ class Trees:
     depth: int
     baseline: float
 
+    def __post_init__(self) -> None:
+        self._paired = _pair_children(self)
+
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Sum of the trees' outputs (log-odds) for each row of ``X``."""
         n = X.shape[0]
         if n == 0 or len(self.roots) == 0:
             return np.full(n, self.baseline)
-        node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
-        flat = X.ravel()
+        feature, threshold, left, value, roots = self._paired
+        node = np.broadcast_to(roots, (n, len(roots))).copy()
+        flat = np.ascontiguousarray(X, dtype=np.float64).ravel()
         offsets = (np.arange(n, dtype=np.int64) * X.shape[1])[:, None]
         for _ in range(self.depth):
-            go_left = flat[offsets + self.feature[node]] <= self.threshold[node]
-            node = np.where(go_left, self.left[node], self.right[node])
-        return self.baseline + self.value[node].sum(axis=1)
+            # children are stored side by side: right = left + 1; a leaf loops to itself
+            node = left[node] + (flat[offsets + feature[node]] > threshold[node])
+        return self.baseline + value[node].sum(axis=1)
 
     @classmethod
     def from_sklearn(cls, clf: Any) -> "Trees":
@@ -83,6 +87,38 @@ class Trees:
             value=np.concatenate(values), roots=np.array(roots, dtype=np.int32),
             depth=depth, baseline=float(np.ravel(clf._baseline_prediction)[0]),
         )
+
+
+def _pair_children(t: "Trees") -> tuple[np.ndarray, ...]:
+    """Renumber the nodes so that every right child directly follows its left child.
+
+    Returns (feature, threshold, left, value, roots) where an inner node goes to
+    ``left + (x > threshold)`` and a leaf has ``left = itself``, ``threshold = +inf``.
+    """
+    feature, threshold, left, value, roots = [], [], [], [], []
+    for root in t.roots.tolist():
+        base = len(feature)
+        order = [root]  # old ids in new order
+        new_id = {root: base}
+        i = 0
+        while i < len(order):
+            old = order[i]
+            l, r = int(t.left[old]), int(t.right[old])
+            if l != old:  # inner node: allocate its two children side by side
+                new_id[l] = base + len(order)
+                order.append(l)
+                new_id[r] = base + len(order)
+                order.append(r)
+            i += 1
+        for old in order:
+            inner = int(t.left[old]) != old
+            feature.append(int(t.feature[old]) if inner else 0)
+            threshold.append(float(t.threshold[old]) if inner else np.inf)
+            left.append(new_id[int(t.left[old])] if inner else new_id[old])
+            value.append(0.0 if inner else float(t.value[old]))
+        roots.append(base)
+    return (np.array(feature, dtype=np.int64), np.array(threshold, dtype=np.float64),
+            np.array(left, dtype=np.int64), np.array(value, dtype=np.float64), np.array(roots, dtype=np.int64))
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -20,6 +20,8 @@ def train_builtin(
     doc_split: str = typer.Option("train", help="train | all: `train` keeps ids with int(sha1(id)) % 100 < 80 and leaves the rest for `prox eval docs --split holdout`"),
     seed: int = typer.Option(0, help="seed (training is deterministic for a seed)"),
     trees: int = typer.Option(200, help="boosting iterations of the line model"),
+    max_depth: int = typer.Option(8, help="depth limit of each tree (inference cost grows with trees x depth)"),
+    learning_rate: float = typer.Option(0.1, help="boosting learning rate"),
     folds: int = typer.Option(4, help="cross-validation folds (out-of-fold token scores, threshold tuning)"),
     threads: Optional[int] = typer.Option(None, help="OpenMP/BLAS threads while training (default: all cores)"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -41,7 +43,8 @@ def train_builtin(
         raise typer.BadParameter(str(exc)) from None
     if not data.lines:
         raise typer.BadParameter("no usable line labels found")
-    cfg = TrainConfig(seed=seed, trees=trees, folds=folds, threads=threads)
+    cfg = TrainConfig(seed=seed, trees=trees, folds=folds, threads=threads, max_depth=max_depth,
+                      learning_rate=learning_rate)
     meta = {
         "trained_on": {"lines": [str(p) for p in lines], "docs": [str(p) for p in docs or []],
                        "doc_source": doc_source or [], "doc_split": doc_split},
