@@ -34,10 +34,10 @@ class TrainConfig:
     min_df: int = 3  # tokens seen in fewer training lines are dropped
     token_C: float = 0.5  # inverse L2 strength of the token model
     min_token_weight: float = 0.02  # smaller weights are pruned from the shipped vocabulary
-    trees: int = 200
-    learning_rate: float = 0.1
+    trees: int = 120
+    learning_rate: float = 0.15
     max_leaf_nodes: int = 31
-    max_depth: int = 8
+    max_depth: int = 6
     min_samples_leaf: int = 40
     l2: float = 1.0
     threads: int | None = None  # BLAS/OpenMP threads while training (None: library default)
