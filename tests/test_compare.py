@@ -83,6 +83,16 @@ def test_run_compare_end_to_end(pages, tmp_path):
     assert rec["metadata"]["raw_text"] != rec["text"] or rec["metadata"]["chunk_programs"] == ["skip_chunk()"]
     stats = json.loads((tmp_path / "refined" / "rules_c4" / "stats.json").read_text())
     assert stats["documents"]["docs_in"] == sum(stats["documents"][o] for o in ("kept", "dropped", "failed"))
+    # every variant went through the `prox refine` pipeline (its stats, run.json, task accounting)
+    assert stats["balanced"] and stats["tasks"]["reported"] == 1 and stats["settings"]["stages"] == ["doc", "chunk"]
+    assert stats["refiner"]["spec"] == "rules:c4" and stats["documents"]["docs_in"] == raw["docs_in"]
+    assert (tmp_path / "refined" / "rules_c4" / ".prox" / "run.json").exists()
+    raw_stats = json.loads((tmp_path / "refined" / "raw" / "stats.json").read_text())
+    assert raw_stats["settings"]["stages"] == [] and raw_stats["refiner"]["spec"] is None
+    assert raw_stats["text"]["chars_out"] == raw_stats["text"]["chars_in"] == raw["chars_kept"]
+    with gzip.open(tmp_path / "refined" / "raw" / "kept" / "00000.jsonl.gz", "rt") as f:
+        raw_recs = [json.loads(line) for line in f]
+    assert len(raw_recs) == raw["docs_in"] and all(r["text"] == r["metadata"]["raw_text"] for r in raw_recs)
 
 
 def test_cli_compare(pages, tmp_path):

@@ -51,7 +51,7 @@ def outdir(tmp_path_factory):
                                "Volunteers meet every week. They plan new events for the neighbourhood."))
     docs.append(Doc("tiny", "Too short."))
     out = tmp_path_factory.mktemp("refined")
-    refine_docs(docs, UrlRefiner(), out, refiner_spec="test-url")
+    refine_docs(docs, UrlRefiner(), out)
     return out
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from prox.compare.data import Doc, split_eval
 from prox.compare.proxy import ProxyConfig, VocabMap, encode_stream, load_tokenizer, train_and_eval
-from prox.compare.refine import read_outputs, refine_docs, write_raw
+from prox.compare.refine import read_outputs, refine_file, write_corpus
 
 DEFAULT_REFINERS = ("raw", "rules:gopher", "rules:c4", "rules:fineweb", "rules:gopher+c4+fineweb", "builtin")
 
@@ -23,14 +23,10 @@ def variant_dir_name(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", spec)
 
 
-def refine_variant(spec: str, docs: Sequence[Doc], outdir: Path, *, mode: str = "strict",
+def refine_variant(spec: str, corpus: Path, outdir: Path, *, mode: str = "strict",
                    refiner_options: dict | None = None) -> dict:
-    if spec == "raw":
-        return write_raw(docs, outdir)
-    from prox.refiners import get_refiner
-
-    refiner = get_refiner(spec, **(refiner_options or {}))
-    return refine_docs(docs, refiner, outdir, mode=mode, refiner_spec=spec)
+    """One variant through the `prox refine` pipeline; ``raw`` = the pipeline with no refiner (all kept)."""
+    return refine_file(corpus, None if spec == "raw" else spec, outdir, mode=mode, refiner_options=refiner_options)
 
 
 def run_compare(docs: Sequence[Doc], outdir: str | Path, *, refiners: Sequence[str] = DEFAULT_REFINERS,
@@ -52,6 +48,7 @@ def run_compare(docs: Sequence[Doc], outdir: str | Path, *, refiners: Sequence[s
     tok = load_tokenizer(tokenizer)
     log(f"corpus: {len(docs)} docs; eval: {len(eval_texts)} texts ({eval_source}); tokenizer: {tok.name}")
 
+    corpus = write_corpus(docs, outdir / "corpus.jsonl")  # the pipeline's input for every variant
     variants: list[dict[str, Any]] = []
     streams: dict[str, list[int]] = {}
     for spec in refiners:
@@ -59,7 +56,7 @@ def run_compare(docs: Sequence[Doc], outdir: str | Path, *, refiners: Sequence[s
         t0 = time.perf_counter()
         row: dict[str, Any] = {"refiner": spec, "dir": str(vdir.relative_to(outdir))}
         try:
-            stats = refine_variant(spec, docs, vdir, mode=mode, refiner_options=refiner_options)
+            stats = refine_variant(spec, corpus, vdir, mode=mode, refiner_options=refiner_options)
             kept = [r["text"] for r in read_outputs(vdir, "kept")]
             streams[spec] = encode_stream(tok, kept) if kept else []
             n = stats["documents"]

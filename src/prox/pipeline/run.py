@@ -17,7 +17,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from prox.pipeline.inputs import InputError, count_records, resolve_inputs
@@ -49,7 +49,10 @@ class RunError(Exception):
 class RefineConfig:
     inputs: list[str]
     output_dir: str
-    refiner: str = "builtin"
+    # A spec ("builtin", "rules:c4", "module:factory"), an already built Refiner object (Python API;
+    # it is shared, not rebuilt, in this process), or None: no refining at all (no stages run; every
+    # readable document is kept unchanged, with the usual layout and stats).
+    refiner: Any = "builtin"
     refiner_options: dict[str, Any] = field(default_factory=dict)
     stages: tuple[str, ...] = STAGES
     mode: str = "strict"
@@ -69,9 +72,11 @@ class RefineConfig:
     console_level: str = "WARNING"
 
     def validate(self) -> None:
-        if not self.stages or any(s not in STAGES for s in self.stages):
+        if self.refiner is None:
+            self.stages = ()
+        elif not self.stages or any(s not in STAGES for s in self.stages):
             raise RunError(f"--stages must be a non-empty subset of {','.join(STAGES)}, got {','.join(self.stages) or '(none)'}")
-        self.stages = tuple(s for s in STAGES if s in self.stages)
+        self.stages = tuple(s for s in STAGES if s in (self.stages or ()))
         if self.mode not in MODES:
             raise RunError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.executor not in EXECUTORS:
@@ -84,7 +89,15 @@ class RefineConfig:
             raise RunError("--limit must be >= 0")
         if self.executor == "slurm" and not self.slurm.get("partition"):
             raise RunError("--executor slurm needs --slurm-partition")
-        _check_refiner_spec(self.refiner)
+        if isinstance(self.refiner, str):
+            _check_refiner_spec(self.refiner)
+
+
+def refiner_label(refiner: Any) -> str | None:
+    """What run.json and stats.json record for the refiner: the spec, or an object's name."""
+    if refiner is None or isinstance(refiner, str):
+        return refiner
+    return str(getattr(refiner, "name", None) or f"{type(refiner).__module__}.{type(refiner).__qualname__}")
 
 
 def _check_refiner_spec(spec: str) -> None:
@@ -153,8 +166,8 @@ def run_refine(config: RefineConfig) -> dict[str, Any]:
     files = resolve_inputs(config.inputs)
     output_dir = config.output_dir = os.path.abspath(config.output_dir)
     work_dir = os.path.join(output_dir, ".prox")
-    identity = {**{k: v for k, v in asdict(config).items() if k in _RUN_IDENTITY}, "inputs": files,
-                "stages": list(config.stages)}
+    identity = {**{k: getattr(config, k) for k in _RUN_IDENTITY}, "inputs": files, "stages": list(config.stages),
+                "refiner": refiner_label(config.refiner)}
     _prepare_output(config, identity, work_dir)
     pipeline = build_pipeline(config, files, work_dir)
     run_info = _run_info(config, files)
@@ -199,7 +212,7 @@ def _run_info(config: RefineConfig, files: list[str]) -> dict[str, Any]:
     from prox import __version__
 
     return {
-        "refiner": {"spec": config.refiner, "options": config.refiner_options},
+        "refiner": {"spec": refiner_label(config.refiner), "options": config.refiner_options},
         "settings": {
             "stages": list(config.stages), "mode": config.mode, "text_field": config.text_field,
             "id_field": config.id_field, "limit": config.limit, "batch_size": config.batch_size,

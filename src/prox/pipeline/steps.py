@@ -19,6 +19,7 @@ Use them in your own datatrove pipeline::
 """
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -147,6 +148,15 @@ class _RefinerStep(PipelineStep):
         if self.refiner_spec is not None:
             state["_refiner"] = None  # rebuilt in the worker
         return state
+
+    def __deepcopy__(self, memo):
+        # datatrove deep-copies the pipeline for each in-process task: share a refiner object
+        # (it may hold a loaded model) instead of copying it.
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            setattr(clone, key, value if key == "_refiner" else copy.deepcopy(value, memo))
+        return clone
 
     # -- generation with cache and per-document retry ---------------------------------
     def _call(self, texts: list[str]) -> list[Any]:
