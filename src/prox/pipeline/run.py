@@ -101,19 +101,12 @@ def refiner_label(refiner: Any) -> str | None:
 
 
 def _check_refiner_spec(spec: str) -> None:
-    from prox.refiners import REFINERS
-
-    name = spec.partition(":")[0]
-    if name in REFINERS:
-        return
-    import importlib.util
+    from prox.refiners import check_refiner_spec
 
     try:
-        found = importlib.util.find_spec(name) if name else None
-    except (ImportError, ValueError):
-        found = None
-    if found is None:
-        raise RunError(f"unknown refiner {spec!r}; choose one of {', '.join(sorted(REFINERS))} or module:factory")
+        check_refiner_spec(spec)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
 
 
 def build_pipeline(config: RefineConfig, files: list[str], work_dir: str) -> list:

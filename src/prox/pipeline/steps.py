@@ -20,7 +20,6 @@ Use them in your own datatrove pipeline::
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import os
 from collections import Counter
@@ -93,23 +92,6 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}"[:500]
 
 
-def build_refiner(spec: str, options: dict[str, Any] | None = None):
-    """``builtin`` / ``transformers`` / ``rules:c4`` via the registry, or ``module:factory``.
-
-    ``module:factory`` imports ``module`` and calls ``factory(**options)`` (default factory
-    name: ``make_refiner``), so any importable Refiner can be used without registering it.
-    """
-    options = dict(options or {})
-    name = spec.partition(":")[0]
-    from prox.refiners import REFINERS, get_refiner
-
-    if name in REFINERS:
-        return get_refiner(spec, **options)
-    module_name, _, attr = spec.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr or "make_refiner")
-    return factory(**options)
-
-
 class _RefinerStep(PipelineStep):
     """Shared machinery: lazy refiner, program cache, batching, retry per document."""
 
@@ -139,7 +121,9 @@ class _RefinerStep(PipelineStep):
         if self._refiner is None:
             key = (self.refiner_spec, json.dumps(self.refiner_options, sort_keys=True, default=str))
             if key not in _REFINERS:
-                _REFINERS[key] = build_refiner(self.refiner_spec, self.refiner_options)
+                from prox.refiners import get_refiner
+
+                _REFINERS[key] = get_refiner(self.refiner_spec, **self.refiner_options)
             self._refiner = _REFINERS[key]
         return self._refiner
 

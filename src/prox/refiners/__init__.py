@@ -5,7 +5,8 @@ Each entry is imported only when chosen, so heavy engines (torch, vLLM) stay opt
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import importlib.util
+from typing import Any, Callable
 
 from prox.refiners.base import Refiner, join_chunk_programs
 
@@ -20,13 +21,43 @@ REFINERS: dict[str, str] = {
 
 
 def get_refiner(spec: str = "builtin", **options: Any) -> Refiner:
-    """Build a refiner from a spec such as ``builtin``, ``transformers`` or ``rules:c4``."""
+    """Build a refiner from a spec.
+
+    ``builtin``, ``builtin:MODEL.npz``, ``transformers[:MODEL]``, ``vllm[:MODEL]``,
+    ``openai[:URL]``, ``rules:NAME[+NAME]`` come from the registry (factory called as
+    ``factory(arg, **options)``). Any other ``module[:factory]`` imports ``module`` and calls
+    ``factory(**options)`` (default factory name ``make_refiner``), so an importable Refiner
+    works everywhere (`prox refine`, `prox eval`, `prox compare`) without registering it.
+    """
+    factory, args = _resolve(spec)
+    return factory(*args, **options)
+
+
+def check_refiner_spec(spec: str) -> None:
+    """Raise ValueError for a spec that names neither a registered refiner nor an importable module
+    (cheap: imports nothing from the registry, only locates a ``module:factory`` module)."""
+    name = spec.partition(":")[0]
+    if name in REFINERS:
+        return
+    try:
+        found = importlib.util.find_spec(name) if name else None
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise ValueError(f"unknown refiner {spec!r}; choose one of {', '.join(sorted(REFINERS))} or module:factory")
+
+
+def _resolve(spec: str) -> tuple[Callable[..., Any], tuple]:
+    """(factory, leading positional args) for a spec."""
+    check_refiner_spec(spec)
     name, _, arg = spec.partition(":")
-    if name not in REFINERS:
-        raise ValueError(f"unknown refiner {spec!r}; choose one of {', '.join(sorted(REFINERS))}")
-    module_name, factory_name = REFINERS[name].split(":")
-    factory = getattr(importlib.import_module(module_name), factory_name)
-    return factory(arg or None, **options)
+    if name in REFINERS:
+        module_name, factory_name = REFINERS[name].split(":")
+        return getattr(importlib.import_module(module_name), factory_name), (arg or None,)
+    factory = getattr(importlib.import_module(name), arg or "make_refiner", None)
+    if not callable(factory):
+        raise ValueError(f"refiner {spec!r}: module {name!r} has no callable {arg or 'make_refiner'!r}")
+    return factory, ()
 
 
-__all__ = ["Refiner", "REFINERS", "get_refiner", "join_chunk_programs"]
+__all__ = ["Refiner", "REFINERS", "check_refiner_spec", "get_refiner", "join_chunk_programs"]
