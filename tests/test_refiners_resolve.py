@@ -43,3 +43,54 @@ def test_compare_and_eval_paths_accept_module_factory(tmp_path):
     kept = read_outputs(tmp_path / "out", "kept")
     assert [r["id"] for r in kept] == ["a"] and "short line" not in kept[0]["text"]
     assert json.loads((tmp_path / "out" / "stats.json").read_text())["refiner"]["spec"] == "test_refine_fakes:make_refiner"
+
+
+class ChunkOnly(WordRuleRefiner):
+    stages = ("chunk",)
+
+
+def test_refiner_stages_known_without_loading_a_model():
+    from prox.refiners import refiner_stages
+
+    # paths are never opened: the stages come from the options alone
+    assert refiner_stages("transformers", chunk_model="/nowhere/chunk") == ("chunk",)
+    assert refiner_stages("transformers:/nowhere/m") == ("doc", "chunk")
+    assert refiner_stages("vllm", doc_model="/nowhere/doc") == ("doc",)
+    assert refiner_stages("openai:http://127.0.0.1:9/v1") == ("doc", "chunk")
+    assert refiner_stages("openai:http://127.0.0.1:9/v1", chunk_model="served") == ("chunk",)
+    assert refiner_stages("builtin") == refiner_stages("rules:c4") == refiner_stages("test_refine_fakes") == ("doc", "chunk")
+    assert refiner_stages(ChunkOnly()) == ("chunk",)
+    with pytest.raises(ValueError, match="no model given"):
+        refiner_stages("transformers")
+
+
+def test_cli_refuses_a_stage_the_refiner_cannot_run(tmp_path):
+    from typer.testing import CliRunner
+
+    from prox.cli import app
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": DOC}) + "\n")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    r = runner.invoke(app, ["refine", str(src), "-o", str(out), "--refiner", "transformers",
+                            "--chunk-model", str(tmp_path / "no-model"), "--stages", "doc,chunk"])
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.output
+    assert "cannot run the doc stage" in lines[0] and "--stages chunk" in lines[0]
+    assert not out.exists()  # nothing started
+    r = runner.invoke(app, ["refine", str(src), "-o", str(out), "--refiner", "transformers"])
+    assert r.exit_code == 2 and "no model given" in r.output and not out.exists()
+
+
+def test_python_api_refuses_a_stage_an_object_refiner_cannot_run(tmp_path):
+    from prox.pipeline import RefineConfig, RunError, run_refine
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": DOC * 20}) + "\n")
+    with pytest.raises(RunError, match="cannot run the doc stage.*--stages chunk"):
+        run_refine(RefineConfig(inputs=[str(src)], output_dir=str(tmp_path / "o1"), refiner=ChunkOnly()))
+    stats = run_refine(RefineConfig(inputs=[str(src)], output_dir=str(tmp_path / "o2"), refiner=ChunkOnly(),
+                                    stages=("chunk",)))
+    assert stats["documents"]["kept"] == 1 and stats["programs"]["lines_removed"] == 20

@@ -91,6 +91,25 @@ class RefineConfig:
             raise RunError("--executor slurm needs --slurm-partition")
         if isinstance(self.refiner, str):
             _check_refiner_spec(self.refiner)
+        if self.refiner is not None:
+            self._check_stages()
+
+    def _check_stages(self) -> None:
+        """Refuse, before any work, a stage the refiner cannot run (else every document would fail)."""
+        from prox.refiners import refiner_stages
+
+        try:
+            available = refiner_stages(self.refiner, **self.refiner_options)
+        except ValueError as exc:
+            raise RunError(f"refiner {refiner_label(self.refiner)!r}: {exc}") from None
+        missing = [s for s in self.stages if s not in available]
+        if missing:
+            can = [s for s in self.stages if s in available] or list(available)
+            raise RunError(
+                f"refiner {refiner_label(self.refiner)!r} cannot run the {' and '.join(missing)} stage "
+                f"(it has no {'/'.join(missing)} model; it can run: {','.join(available) or 'nothing'}); "
+                f"pass --stages {','.join(can)}, or give it a {missing[0]} model (--{missing[0]}-model or --model)"
+            )
 
 
 def refiner_label(refiner: Any) -> str | None:

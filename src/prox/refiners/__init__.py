@@ -33,6 +33,23 @@ def get_refiner(spec: str = "builtin", **options: Any) -> Refiner:
     return factory(*args, **options)
 
 
+STAGES = ("doc", "chunk")
+
+
+def refiner_stages(refiner: Any, **options: Any) -> tuple[str, ...]:
+    """The stages a refiner can run, known without building it (no model is loaded).
+
+    An object: its ``stages`` attribute (default both). A spec: the factory's ``stages(arg,
+    **options)`` function when it has one (the LM factories: the stages given a model), else both.
+    Raises ValueError when the options cannot make a refiner at all (e.g. no model).
+    """
+    if not isinstance(refiner, str):
+        return tuple(getattr(refiner, "stages", STAGES))
+    factory, args = _resolve(refiner)
+    probe = getattr(factory, "stages", None)
+    return tuple(probe(*args, **options)) if callable(probe) else STAGES
+
+
 def check_refiner_spec(spec: str) -> None:
     """Raise ValueError for a spec that names neither a registered refiner nor an importable module
     (cheap: imports nothing from the registry, only locates a ``module:factory`` module)."""
@@ -60,4 +77,4 @@ def _resolve(spec: str) -> tuple[Callable[..., Any], tuple]:
     return factory, ()
 
 
-__all__ = ["Refiner", "REFINERS", "check_refiner_spec", "get_refiner", "join_chunk_programs"]
+__all__ = ["Refiner", "REFINERS", "STAGES", "check_refiner_spec", "get_refiner", "join_chunk_programs", "refiner_stages"]

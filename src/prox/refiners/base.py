@@ -14,6 +14,9 @@ class Refiner(Protocol):
     """
 
     name: str
+    # Optional: ``stages`` (default ``("doc", "chunk")``), the stages this refiner can run;
+    # `prox refine` refuses a --stages it cannot do before starting (e.g. an LM refiner with
+    # only a chunk model).
 
     def doc_programs(self, texts: Sequence[str]) -> list[str]:
         """One doc-level program (``keep_doc()`` / ``drop_doc()``) per document."""

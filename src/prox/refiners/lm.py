@@ -299,3 +299,22 @@ def make_openai_refiner(arg: str | None = None, **options: Any) -> LMRefiner:
     options.pop("model", None)
     return _build(None, options, name="openai", known=_OPENAI_OWN, make_generator=make_generator,
                   default_tokenizer=lambda model: None, with_ids=api != "chat")
+
+
+# -- stages a factory's refiner will have, known without loading a model -------------------
+# (`prox.refiners.refiner_stages` reads a factory's ``stages`` attribute; `prox refine` checks
+# the requested --stages against it before starting.)
+
+def _local_stages(arg: str | None = None, **options: Any) -> tuple[str, ...]:
+    models = _stage_models(arg, options)
+    return tuple(stage for stage in STAGES if models[stage])
+
+
+def _openai_stages(arg: str | None = None, **options: Any) -> tuple[str, ...]:
+    named = tuple(stage for stage in STAGES if options.get(f"{stage}_model") or options.get("model"))
+    return named or STAGES  # no model name: the server's one model serves both stages
+
+
+make_transformers_refiner.stages = _local_stages  # type: ignore[attr-defined]
+make_vllm_refiner.stages = _local_stages  # type: ignore[attr-defined]
+make_openai_refiner.stages = _openai_stages  # type: ignore[attr-defined]
