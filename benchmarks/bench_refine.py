@@ -41,10 +41,26 @@ def make_null_refiner(**_options) -> NullRefiner:
     return NullRefiner()
 
 
-def build_input(source: Path, repeat: int, folder: Path) -> tuple[Path, int, int]:
+def split_doc(row: dict, chars: int) -> list[dict]:
+    """Cut a page at line boundaries into pieces of about ``chars`` characters (>= chars, except the last)."""
+    pieces, current, size = [], [], 0
+    for line in row["text"].split("\n"):
+        current.append(line)
+        size += len(line) + 1
+        if size >= chars:
+            pieces.append("\n".join(current))
+            current, size = [], 0
+    if current and "".join(current).strip():
+        pieces.append("\n".join(current))
+    return [{**row, "id": f"{row['id']}/{i}", "text": text} for i, text in enumerate(pieces)]
+
+
+def build_input(source: Path, repeat: int, folder: Path, split_chars: int = 0) -> tuple[Path, int, int]:
     rows = []
     with gzip.open(source, "rt", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle]
+    if split_chars:
+        rows = [piece for row in rows for piece in split_doc(row, split_chars)]
     path = folder / "bench.jsonl.gz"
     n = size = 0
     with gzip.open(path, "wt", encoding="utf-8") as out:
@@ -100,14 +116,17 @@ def main() -> None:
     parser.add_argument("--input", type=Path, default=DEFAULT_INPUT)
     parser.add_argument("--repeat", type=int, default=1, help="copies of the input (more documents, steadier numbers)")
     parser.add_argument("--refiner", default="builtin")
+    parser.add_argument("--split-chars", type=int, default=0,
+                        help="cut each page at line boundaries into documents of about N characters (e.g. 2000)")
     parser.add_argument("--skip-null", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # for bench_refine:make_null_refiner
 
     with tempfile.TemporaryDirectory(prefix="bench_refine_") as tmp:
         tmp = Path(tmp)
-        path, n, size = build_input(args.input, args.repeat, tmp)
-        print(f"input: {n} documents, {size / 1e6:.2f} MB of text ({args.input.name} x{args.repeat}); 1 task, 1 worker")
+        path, n, size = build_input(args.input, args.repeat, tmp, args.split_chars)
+        split = f", pages cut into ~{args.split_chars}-char documents" if args.split_chars else ""
+        print(f"input: {n} documents, {size / 1e6:.2f} MB of text ({args.input.name} x{args.repeat}{split}); 1 task, 1 worker")
         results = {}
         results["rule chain (datatrove FineWeb+Gopher q+Gopher rep+C4)"] = run_rule_chain(path, tmp / "rules")
         if not args.skip_null:
