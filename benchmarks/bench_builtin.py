@@ -123,7 +123,9 @@ def main() -> None:
     print(f"builtin model load (incl. imports): {time.perf_counter() - t0:.3f} s")
     filters = rules_chain()
     run_rules(filters, texts[:50])  # warm up (tokenizer loading)
+    t0 = time.perf_counter()
     run_builtin(refiner, texts[:50], args.batch, True)
+    print(f"builtin first call, 50 docs (builds the char/token lookup tables): {time.perf_counter() - t0:.3f} s")
 
     rows = {}
     rows["rules (datatrove FineWeb+Gopher+GopherRep+C4)"] = timed(run_rules, filters, texts)

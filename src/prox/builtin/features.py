@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
+from itertools import repeat
+from operator import is_not
 from typing import Sequence
 
 import numpy as np
@@ -186,6 +189,7 @@ _I_SENT = BASE_NAMES.index("ends_sentence")
 _I_DUP = BASE_NAMES.index("dup_count")
 _I_SHORT = BASE_NAMES.index("short")
 _I_LONG = BASE_NAMES.index("long")
+_I_INDENT = BASE_NAMES.index("indent")
 
 
 def _window_means(values: np.ndarray, k: np.ndarray, m: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,24 +310,42 @@ def batch_line_features(bases: Sequence[np.ndarray], token_scores: Sequence[np.n
     order, and each document's non-blank line indices. Equal to the per-document
     function on those rows (tested); this one avoids per-document numpy overhead.
     """
-    nonblank = [np.flatnonzero(b[:, _I_BLANK] == 0.0) if len(b) else np.zeros(0, dtype=np.int64) for b in bases]
-    ms = np.array([len(nb) for nb in nonblank], dtype=np.int64)
-    M = int(ms.sum())
+    ns = np.array([len(b) for b in bases], dtype=np.int64)
+    base = np.concatenate([np.asarray(b, dtype=np.float64).reshape(-1, _NB) for b in bases]) if len(bases) else np.zeros((0, _NB))
+    ts = np.concatenate([np.asarray(t, dtype=np.float64) for t in token_scores]) if len(bases) else np.zeros(0)
+    X, flat_nb = flat_line_features(base, ts, ns)
+    starts = np.cumsum(ns) - ns
+    ends = np.searchsorted(flat_nb, starts + ns)
+    begins = np.searchsorted(flat_nb, starts)
+    return X, [flat_nb[i:j] - s for i, j, s in zip(begins.tolist(), ends.tolist(), starts.tolist())]
+
+
+def flat_line_features(base: np.ndarray, token_scores: np.ndarray, doc_lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`batch_line_features` on the concatenated lines of a batch (``doc_lines``: lines per document).
+
+    Returns the feature rows of the non-blank lines and their indices into ``base``.
+    """
+    ns = np.asarray(doc_lines, dtype=np.int64)
+    blank = base[:, _I_BLANK] > 0
+    flat_nb = np.flatnonzero(~blank)
+    M = len(flat_nb)
     out = np.zeros((M, len(LINE_FEATURES)))
     if M == 0:
-        return out, nonblank
-    nb = np.concatenate([b[i] for b, i in zip(bases, nonblank) if len(i)])
-    ts = np.concatenate([np.asarray(t, dtype=np.float64)[i] for t, i in zip(token_scores, nonblank) if len(i)])
+        return out, flat_nb
+    nb = base[flat_nb]
+    ts = np.asarray(token_scores, dtype=np.float64)[flat_nb]
     # blank line right before / after each non-blank line (inside its document)
-    bb_parts, ba_parts = [], []
-    for b, i in zip(bases, nonblank):
-        if len(i):
-            blank = b[:, _I_BLANK] > 0
-            bb_parts.append(np.r_[False, blank[:-1]][i])
-            ba_parts.append(np.r_[blank[1:], False][i])
-    blank_before = np.concatenate(bb_parts).astype(float)
-    blank_after = np.concatenate(ba_parts).astype(float)
-    ns = np.array([len(b) for b in bases], dtype=np.int64)
+    line_doc = np.repeat(np.arange(len(ns)), ns)
+    first_of_doc = np.zeros(len(base), dtype=bool)
+    last_of_doc = np.zeros(len(base), dtype=bool)
+    starts_all = (np.cumsum(ns) - ns)[ns > 0]
+    first_of_doc[starts_all] = True
+    last_of_doc[starts_all + ns[ns > 0] - 1] = True
+    prev_blank = np.r_[False, blank[:-1]] & ~first_of_doc
+    next_blank = np.r_[blank[1:], False] & ~last_of_doc
+    blank_before = prev_blank[flat_nb].astype(float)
+    blank_after = next_blank[flat_nb].astype(float)
+    ms = np.bincount(line_doc[flat_nb], minlength=len(ns))
     present = ms > 0
     m_doc = ms[present]
     n_doc = ns[present]
@@ -395,7 +417,7 @@ def batch_line_features(bases: Sequence[np.ndarray], token_scores: Sequence[np.n
         axis=1,
     )
     out[:, col : col + docf.shape[1]] = docf[doc]
-    return out, nonblank
+    return out, flat_nb
 
 
 # ----------------------------------------------------------------------------- documents
@@ -443,3 +465,331 @@ def doc_features(base: np.ndarray, line_probs: np.ndarray, threshold: float) -> 
         float(b[:, _I_LONG].mean()),
     ]
 
+
+
+# ----------------------------------------------------------------------------- batch path
+# The functions below compute exactly the same numbers as `line_tokens`/`base_features`/
+# `base_matrix`/`doc_features` (tested for equality), for all lines of a batch of documents
+# at once: each distinct line is handled once, and the per-line work is done by C-level
+# `map`s over lists and numpy over the batch's code points, not by Python loops.
+
+_CP_LETTER, _CP_UPPER, _CP_DIGIT, _CP_SPACE, _CP_WS, _CP_WORD = 1, 2, 4, 8, 16, 32
+_char_table_cache: list[np.ndarray] = []
+
+
+def char_table() -> np.ndarray:
+    """Class bits of every Unicode code point (letter, upper, digit, ' ', whitespace), built once."""
+    if not _char_table_cache:
+        every = np.arange(0x110000, dtype=np.uint32)
+        text = every.tobytes().decode("utf-32-le", "surrogatepass")
+        table = np.zeros(0x110000, dtype=np.uint8)
+        for pattern, bit in ((_LETTER, _CP_LETTER), (_UPPER, _CP_UPPER), (_DIGIT, _CP_DIGIT), (re.compile(r"\s"), _CP_WS),
+                             (re.compile(r"\w"), _CP_WORD)):
+            # each match is one character: replacing it by NUL keeps the positions
+            marked = np.frombuffer(pattern.sub("\x00", text).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            hit = marked == 0
+            hit[0] = pattern.match("\x00") is not None
+            table[hit] |= bit
+        table[ord(" ")] |= _CP_SPACE
+        _char_table_cache.append(table)
+    return _char_table_cache[0]
+
+
+def _codepoints(joined: str) -> np.ndarray:
+    return np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _segment_sums(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Sum of ``values[starts[i]:ends[i]]`` for each i (empty segments give 0)."""
+    c = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(values, out=c[1:])
+    return c[ends] - c[starts]
+
+
+def _not_none(items) -> np.ndarray:
+    return np.fromiter(map(is_not, items, repeat(None)), dtype=bool)
+
+
+_LOG1P = np.array([math.log1p(i) for i in range(2048)])
+
+
+def _log1p_int(a: np.ndarray) -> np.ndarray:
+    """``math.log1p`` of non-negative integers (bit-equal to the per-line path, unlike ``np.log1p``)."""
+    out = _LOG1P[np.minimum(a, len(_LOG1P) - 1)]
+    big = np.flatnonzero(a >= len(_LOG1P))
+    if len(big):
+        out[big] = [math.log1p(v) for v in a[big].tolist()]
+    return out
+
+
+class TokenTable:
+    """The token model's weights arranged for batch scoring (same sums as `line_tokens` lookups).
+
+    Words get integer ids; word bigrams become sorted integer pair keys; the first/last
+    word markers, length buckets and character markers become small arrays and dicts.
+    Scoring a batch then needs one dict lookup per word and numpy for the rest.
+    """
+
+    def __init__(self, vocab: dict[str, float]) -> None:
+        toks = list(vocab)
+        ws = np.fromiter(vocab.values(), dtype=np.float64, count=len(toks))
+        # words are \w+, so only shape tokens start with "<" or "^" or end with "$"; bigrams hold a space
+        n_tok = len(toks)
+        is_mark = np.fromiter(map(str.startswith, toks, repeat("<")), dtype=bool, count=n_tok)
+        is_first = np.fromiter(map(str.startswith, toks, repeat("^")), dtype=bool, count=n_tok) & ~is_mark
+        is_last = np.fromiter(map(str.endswith, toks, repeat("$")), dtype=bool, count=n_tok) & ~is_mark & ~is_first
+        rest = ~(is_mark | is_first | is_last)
+        is_pair = np.fromiter(map(str.__contains__, toks, repeat(" ")), dtype=bool, count=n_tok) & rest
+        i_mark, i_first, i_last = np.flatnonzero(is_mark), np.flatnonzero(is_first), np.flatnonzero(is_last)
+        i_pair, i_uni = np.flatnonzero(is_pair), np.flatnonzero(rest & ~is_pair)
+        self.markers = {toks[i]: float(ws[i]) for i in i_mark.tolist()}
+        uni = [toks[i] for i in i_uni.tolist()]
+        first = [toks[i][1:] for i in i_first.tolist()]
+        last = [toks[i][:-1] for i in i_last.tolist()]
+        halves = "\n".join([toks[i] for i in i_pair.tolist()]).replace(" ", "\n").split("\n") if len(i_pair) else []
+        pa, pb = halves[0::2], halves[1::2]  # a bigram is exactly "word word"
+        words = dict.fromkeys(uni + first + last + pa + pb)
+        self.word_id = words = dict(zip(words, range(len(words))))
+        self.n_words = n = len(words)  # id n = a word outside the vocabulary
+        wid = words.__getitem__
+
+        def table(names: list[str], idx: np.ndarray) -> np.ndarray:
+            arr = np.zeros(n + 1)
+            arr[np.fromiter(map(wid, names), dtype=np.int64, count=len(names))] = ws[idx]
+            return arr
+
+        self.uni, self.first, self.last = table(uni, i_uni), table(first, i_first), table(last, i_last)
+        keys = (np.fromiter(map(wid, pa), dtype=np.int64, count=len(pa)) * (n + 1)
+                + np.fromiter(map(wid, pb), dtype=np.int64, count=len(pb)))
+        order = np.argsort(keys, kind="stable")
+        self.pair_keys = keys[order]
+        self.pair_w = ws[i_pair][order]
+        get = self.markers.get
+        self.len_w = np.array([get("<len:%d>" % k, 0.0) for k in range(18)])
+        self.nowords_w = get("<nowords>", 0.0)
+        self.last_char = {t[6:-1]: w for t, w in self.markers.items() if t.startswith("<last:")}
+        self.first_char = {t[7:-1]: w for t, w in self.markers.items() if t.startswith("<first:")}
+
+    def sums(self, uniq: Sequence[str], lows: Sequence[str]) -> np.ndarray:
+        """Sum of the token weights of each distinct non-blank stripped line (``lows``: lower-cased)."""
+        L = len(uniq)
+        if L == 0:
+            return np.zeros(0)
+        n_id = self.n_words
+        low_len = np.fromiter(map(len, lows), dtype=np.int64, count=L)
+        low_st = np.cumsum(low_len + 1) - (low_len + 1)
+        cp = _codepoints("\n".join(lows))
+        isw = (char_table()[cp] & _CP_WORD) != 0
+        run = isw.copy()
+        run[1:] &= ~isw[:-1]
+        n_all = _segment_sums(run, low_st, low_st + low_len)
+        # the \w+ runs in order: blank out every other character and split
+        words = np.where(isw, cp, 32).astype(np.uint32).tobytes().decode("utf-32-le", "surrogatepass").split()
+        if len(words) != int(n_all.sum()):  # cannot happen (\w is never whitespace); be safe
+            raise AssertionError("word split mismatch")
+        ids = np.fromiter(map(self.word_id.get, words, repeat(n_id)), dtype=np.int64, count=len(words))
+        wline = np.repeat(np.arange(L), n_all)
+        widx = np.arange(len(ids)) - np.repeat(np.cumsum(n_all) - n_all, n_all)
+        keep = (widx < TOKEN_HEAD) | (widx >= n_all[wline] - TOKEN_TAIL)  # head and tail of long lines
+        ids, wline = ids[keep], wline[keep]
+        n = np.minimum(n_all, TOKEN_HEAD + TOKEN_TAIL)
+        has = n > 0
+        # token slots per line: words, bigrams, ^first, last$, <len>, <last:c>, <first:c> (line_tokens order)
+        sizes = np.where(has, 2 * n + 4, 2)
+        starts = np.cumsum(sizes) - sizes
+        wstart = np.cumsum(n) - n
+        vals = np.zeros(int(sizes.sum()))
+        nw = len(ids)
+        vals[np.arange(nw) + (starts - wstart)[wline]] = self.uni[ids]
+        if nw > 1:
+            j = np.flatnonzero(wline[1:] == wline[:-1])
+            a, b = ids[j], ids[j + 1]
+            key = a * (n_id + 1) + b
+            pos = np.minimum(np.searchsorted(self.pair_keys, key), max(len(self.pair_keys) - 1, 0))
+            found = (a < n_id) & (b < n_id) & (self.pair_keys[pos] == key) if len(self.pair_keys) else np.zeros(len(j), bool)
+            vals[j + (starts + n - wstart)[wline[j]]] = np.where(found, self.pair_w[pos] if len(self.pair_w) else 0.0, 0.0)
+        h = np.flatnonzero(has)
+        at = starts[h] + 2 * n[h] - 1
+        vals[at] = self.first[ids[wstart[h]]]
+        vals[at + 1] = self.last[ids[wstart[h] + n[h] - 1]]
+        na = n_all[h]
+        vals[at + 2] = self.len_w[np.where(na < 12, na, 12 + np.minimum(na // 10, 5))]
+        hl = h.tolist()
+        zeros = repeat(0.0)
+        vals[at + 3] = np.fromiter(map(self.last_char.get, [uniq[i][-1] for i in hl], zeros), dtype=np.float64, count=len(hl))
+        vals[at + 4] = np.fromiter(map(self.first_char.get, [uniq[i][0] for i in hl], zeros), dtype=np.float64, count=len(hl))
+        e = np.flatnonzero(~has)
+        if len(e):
+            get = self.markers.get
+            vals[starts[e]] = self.nowords_w
+            vals[starts[e] + 1] = [get("<sym:" + uniq[i][:3] + ">", 0.0) for i in e.tolist()]
+        return np.bincount(np.repeat(np.arange(L), sizes), weights=vals, minlength=L)
+
+
+def unique_base(uniq: Sequence[str], lows: Sequence[str]) -> np.ndarray:
+    """`base_features` of distinct non-blank *stripped* lines, except ``dup_count`` and ``indent`` (0)."""
+    L = len(uniq)
+    out = np.zeros((L, _NB))
+    if L == 0:
+        return out
+    n_chars = np.fromiter(map(len, uniq), dtype=np.int64, count=L)
+    joined = "\n".join(uniq)
+    cp = _codepoints(joined)
+    flags = char_table()[cp]
+    st = np.cumsum(n_chars + 1) - (n_chars + 1)
+    end = st + n_chars
+    # words: maximal runs of non-whitespace (what str.split() returns)
+    ws = (flags & _CP_WS) != 0
+    word_start = ~ws
+    word_start[1:] &= ws[:-1]
+    n_words = _segment_sums(word_start, st, end)
+    cw = np.cumsum(word_start)
+    line_of = np.repeat(np.arange(L), n_chars + 1)[: len(cp)]
+    word_idx = cw - (cw[st] - word_start[st])[line_of]  # 1-based index of the word a character is in
+    title = _segment_sums(word_start & ((flags & _CP_UPPER) != 0) & (word_idx <= WORD_SAMPLE), st, end)
+    # character classes on the first CHAR_SAMPLE characters
+    send = st + np.minimum(n_chars, CHAR_SAMPLE)
+    n_sample = send - st
+    alpha = _segment_sums((flags & _CP_LETTER) != 0, st, send)
+    upper = _segment_sums((flags & _CP_UPPER) != 0, st, send)
+    digits = _segment_sums((flags & _CP_DIGIT) != 0, st, send)
+    spaces = _segment_sums((flags & _CP_SPACE) != 0, st, send)
+    n_ws = np.minimum(n_words, WORD_SAMPLE)
+    # stop words among the first WORD_SAMPLE lower-cased words
+    low_joined = "\n".join(lows)
+    low_words = low_joined.split()
+    if len(low_words) == int(n_words.sum()):
+        wline = np.repeat(np.arange(L), n_words)
+        widx = np.arange(len(low_words)) - np.repeat(np.cumsum(n_words) - n_words, n_words)
+        is_stop = np.fromiter(map(_stop, low_words), dtype=bool, count=len(low_words)) & (widx < WORD_SAMPLE)
+        stops = np.bincount(wline, weights=is_stop, minlength=L)
+    else:  # lower-casing changed word boundaries somewhere: per line
+        stops = np.array([sum(map(_stop, lw.split()[:WORD_SAMPLE])) for lw in lows], dtype=np.float64)
+    # substrings of the lower-cased text (no pattern spans a newline): line of each match
+    low_len = np.fromiter(map(len, lows), dtype=np.int64, count=L)
+    low_st = np.cumsum(low_len + 1) - (low_len + 1)
+
+    def has_match(pattern: re.Pattern) -> np.ndarray:
+        hits = np.zeros(L, dtype=bool)
+        pos = [m.start() for m in pattern.finditer(low_joined)]
+        if pos:
+            hits[np.searchsorted(low_st, pos, side="right") - 1] = True
+        return hits
+
+    lasts = [s[-1] for s in uniq]
+    ends_sentence = np.fromiter(map(_SENTENCE_END_SET.__contains__, lasts), dtype=bool, count=L)
+    ends_colon = np.fromiter(map(":".__eq__, lasts), dtype=bool, count=L)
+    ends_term = np.fromiter(map(_TERMINAL_SET.__contains__, lasts), dtype=bool, count=L)
+    c4_ok = np.fromiter(map(str.endswith, uniq, repeat(C4_TERMINAL)), dtype=bool, count=L)
+    c4_fail = ~c4_ok | has_match(_C4_BAD_RE)
+    cnt = str.count
+    out[:, 1] = _log1p_int(n_chars)
+    out[:, 2] = _log1p_int(n_words)
+    out[:, 3] = ends_sentence
+    out[:, 4] = ends_colon
+    out[:, 5] = ends_term & ~ends_sentence & ~ends_colon
+    out[:, 6] = np.where(alpha > 0, upper / np.maximum(alpha, 1), 0.0)
+    out[:, 7] = digits / n_sample
+    out[:, 8] = alpha / n_sample
+    out[:, 9] = np.fromiter(map(str.startswith, uniq, repeat(_BULLETS)), dtype=bool, count=L)
+    out[:, 10] = np.minimum(np.fromiter(map(cnt, uniq, repeat("|")), dtype=np.int64, count=L), 10)
+    out[:, 11] = title / n_ws
+    out[:, 12] = has_match(_LINKISH_RE)
+    out[:, 14] = (n_chars - n_words + 1) / n_words
+    out[:, 15] = stops / n_ws
+    out[:, 16] = c4_fail
+    out[:, 17] = n_words < SHORT_LINE_WORDS
+    out[:, 18] = n_words >= LONG_LINE_WORDS
+    out[:, 19] = (n_sample - alpha - digits - spaces) / n_sample
+    out[:, 21] = _not_none(map(_NUMBER_MARKER.match, uniq))
+    out[:, 22] = np.minimum(np.fromiter(map(cnt, uniq, repeat("\t")), dtype=np.int64, count=L), 10)
+    return out
+
+
+_SENTENCE_END_SET = frozenset(_SENTENCE_END)
+_TERMINAL_SET = frozenset(_TERMINAL)
+
+
+@dataclass
+class LineBatch:
+    """All lines of a batch of documents, each distinct stripped line analysed once."""
+
+    lines: list[str]  # every line of every document, in order
+    doc_lines: np.ndarray  # number of lines of each document
+    uniq: list[str]  # distinct non-blank stripped lines
+    lows: list[str]  # their lower-cased forms
+    line_uniq: np.ndarray  # index into ``uniq`` of each line (-1: blank)
+    base: np.ndarray  # base facts of every line (``len(lines) x len(BASE_NAMES)``)
+
+
+def line_batch(docs_lines: Sequence[Sequence[str]]) -> LineBatch:
+    """Base facts of every line of many documents (equal to `base_matrix` of each)."""
+    lines = [ln for dl in docs_lines for ln in dl]
+    counts = np.fromiter(map(len, docs_lines), dtype=np.int64, count=len(docs_lines))
+    stripped = list(map(str.strip, lines))
+    index = dict.fromkeys(stripped)
+    index.pop("", None)
+    uniq = list(index)
+    for i, k in enumerate(uniq):
+        index[k] = i
+    line_uniq = np.fromiter(map(index.get, stripped, repeat(-1)), dtype=np.int64, count=len(lines))
+    lows = list(map(str.lower, uniq))
+    ub = unique_base(uniq, lows)
+    nonblank = line_uniq >= 0
+    base = np.zeros((len(lines), _NB))
+    base[nonblank] = ub[line_uniq[nonblank]]
+    base[~nonblank, _I_BLANK] = 1.0
+    # duplicates of a stripped line within its document
+    nb = np.flatnonzero(nonblank)
+    if len(nb):
+        doc_of = np.repeat(np.arange(len(counts)), counts)[nb]
+        _, inverse, cnt = np.unique(doc_of * (len(uniq) + 1) + line_uniq[nb], return_inverse=True, return_counts=True)
+        base[nb, _I_DUP] = np.minimum(cnt[inverse.ravel()] - 1, 5)
+        # leading whitespace (indentation)
+        lead = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) - np.fromiter(
+            map(len, map(str.lstrip, lines)), dtype=np.int64, count=len(lines))
+        ind = np.flatnonzero((lead > 0) & nonblank)
+        if len(ind):
+            tabs = np.array([lines[i][: lead[i]].count("\t") for i in ind.tolist()], dtype=np.int64)
+            base[ind, _I_INDENT] = _log1p_int(lead[ind] + 3 * tabs)
+    return LineBatch(lines, counts, uniq, lows, line_uniq, base)
+
+
+def batch_doc_features(base: np.ndarray, line_probs: np.ndarray, doc_lines: np.ndarray, threshold: float) -> np.ndarray:
+    """`doc_features` of every document of a batch (concatenated lines; ``doc_lines`` per document).
+
+    Equal to the per-document function up to the order of floating-point additions.
+    """
+    ns = np.asarray(doc_lines, dtype=np.int64)
+    D = len(ns)
+    out = np.zeros((D, len(DOC_FEATURES)))
+    keep = base[:, _I_BLANK] == 0.0
+    doc_of = np.repeat(np.arange(D), ns)[keep]
+    if not len(doc_of):
+        return out
+    b = base[keep]
+    p = np.asarray(line_probs, dtype=np.float64)[keep]
+    ms = np.bincount(doc_of, minlength=D)
+    present = np.flatnonzero(ms > 0)
+    m = ms[present].astype(np.float64)
+    st = np.cumsum(ms[present]) - ms[present]
+    words = np.expm1(b[:, _I_WORDS])
+    noisy = p >= threshold
+    idx = BASE_NAMES.index
+    cols = np.column_stack([
+        words, words * noisy, p, noisy, words * ~noisy, b[:, _I_DUP] > 0, b[:, idx("pipe_count")] > 0,
+        words * b[:, idx("stop_ratio")], words * b[:, idx("mean_word_len")],
+    ])
+    sums = np.add.reduceat(cols, st, axis=0)
+    bsum = np.add.reduceat(b, st, axis=0)
+    mean = bsum / m[:, None]
+    wsum = sums[:, 0]
+    total = np.where(wsum == 0, 1.0, wsum)
+    out[present] = np.column_stack([
+        np.log1p(wsum), np.log1p(m), sums[:, 3] / m, sums[:, 1] / total, sums[:, 2] / m,
+        mean[:, _I_SHORT], mean[:, _I_SENT], mean[:, idx("c4_fail")], sums[:, 7] / total, wsum / m,
+        mean[:, idx("upper_ratio")], mean[:, idx("digit_ratio")], mean[:, idx("alpha_ratio")], sums[:, 5] / m,
+        mean[:, idx("starts_bullet")], mean[:, idx("linkish")], sums[:, 8] / total, sums[:, 6] / m,
+        np.log1p(sums[:, 4]), mean[:, _I_LONG],
+    ])
+    return out

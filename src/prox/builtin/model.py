@@ -57,10 +57,15 @@ class Trees:
         node = np.broadcast_to(roots, (n, len(roots))).copy()
         flat = np.ascontiguousarray(X, dtype=np.float64).ravel()
         offsets = (np.arange(n, dtype=np.int64) * X.shape[1])[:, None]
+        take = np.take  # faster than fancy indexing for these 1-d tables
         for _ in range(self.depth):
             # children are stored side by side: right = left + 1; a leaf loops to itself
-            node = left[node] + (flat[offsets + feature[node]] > threshold[node])
-        return self.baseline + value[node].sum(axis=1)
+            idx = take(feature, node)
+            idx += offsets
+            go = take(flat, idx) > take(threshold, node)
+            node = take(left, node)
+            node += go
+        return self.baseline + take(value, node).sum(axis=1)
 
     @classmethod
     def from_sklearn(cls, clf: Any) -> "Trees":
@@ -161,6 +166,8 @@ class BuiltinModel:
     line_threshold: float  # a line is noise when P(noise) >= line_threshold
     doc: DocModel | None
     meta: dict[str, Any] = field(default_factory=dict)
+    _token_table: Any = field(default=None, init=False, repr=False, compare=False)
+    _token_table_of: Any = field(default=None, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ inference
     def token_scores(self, lines: Sequence[str]) -> np.ndarray:
@@ -170,29 +177,48 @@ class BuiltinModel:
         zeros = repeat(0.0)
         return np.array([bias + sum(map(get, tokens(ln), zeros)) if ln.strip() else 0.0 for ln in lines])
 
+    @property
+    def token_table(self) -> F.TokenTable:
+        """The token weights arranged for batch scoring (built on first use)."""
+        if self._token_table is None or self._token_table_of is not self.vocab:
+            self._token_table = F.TokenTable(self.vocab)
+            self._token_table_of = self.vocab
+        return self._token_table
+
     def analyze(self, texts: Sequence[str]) -> list["DocAnalysis"]:
-        """Line noise probabilities (and the facts the doc model needs) for each text."""
-        docs = []
-        bases, scores = [], []
-        for text in texts:
-            lines = F.split_lines(text)
-            bases.append(F.base_matrix(lines))
-            scores.append(self.token_scores(lines))
-            docs.append(DocAnalysis(lines=lines, base=bases[-1], probs=np.zeros(len(lines)), nonblank=None))
-        X, nonblank = F.batch_line_features(bases, scores)
-        probs = sigmoid(self.trees.raw(X)) if len(X) else np.zeros(0)
-        start = 0
-        for doc, idx in zip(docs, nonblank):
-            doc.nonblank = idx
-            doc.probs[idx] = probs[start : start + len(idx)]
-            start += len(idx)
-        return docs
+        """Line noise probabilities (and the facts the doc model needs) for each text.
+
+        The whole batch is handled at once: every distinct line is featurised and scored
+        by the token model once, the trees run over all non-blank lines together.
+        """
+        docs_lines = [F.split_lines(t) for t in texts]
+        lb = F.line_batch(docs_lines)
+        nonblank = lb.line_uniq >= 0
+        ts = np.zeros(len(lb.lines))
+        ts[nonblank] = (self.token_bias + self.token_table.sums(lb.uniq, lb.lows))[lb.line_uniq[nonblank]]
+        X, flat_nb = F.flat_line_features(lb.base, ts, lb.doc_lines)
+        probs = np.zeros(len(lb.lines))
+        if len(X):
+            probs[flat_nb] = sigmoid(self.trees.raw(X))
+        out = []
+        bounds = np.cumsum(lb.doc_lines).tolist()
+        nb_bounds = np.searchsorted(flat_nb, bounds).tolist()
+        s = j = 0
+        for lines, e, k in zip(docs_lines, bounds, nb_bounds):
+            out.append(DocAnalysis(lines=lines, base=lb.base[s:e], probs=probs[s:e], nonblank=flat_nb[j:k] - s))
+            s, j = e, k
+        return out
 
     def doc_keep_probs(self, docs: Sequence["DocAnalysis"]) -> np.ndarray:
         if self.doc is None:
             return np.ones(len(docs))
-        X = np.array([F.doc_features(d.base, d.probs, self.line_threshold) for d in docs]).reshape(
-            len(docs), len(F.DOC_FEATURES)
+        if not docs:
+            return np.zeros(0)
+        X = F.batch_doc_features(
+            np.concatenate([d.base.reshape(-1, len(F.BASE_NAMES)) for d in docs]),
+            np.concatenate([d.probs for d in docs]),
+            np.array([len(d.base) for d in docs]),
+            self.line_threshold,
         )
         return self.doc.keep_prob(X)
 
