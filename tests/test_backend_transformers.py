@@ -246,3 +246,28 @@ def test_real_gguf_model_constrained_programs_parse():
     for programs in refiner.chunk_programs(DOCS):
         for text in programs:
             assert parse_program(text, stage="chunk").errors == [], text
+
+
+def test_trained_prompt_format_is_the_default_for_that_model(tiny, tmp_path):
+    # `prox train lm` records how its prompts were rendered (prox_sft.json); refining with that
+    # model must render the same way unless the user says otherwise.
+    import json
+    import shutil
+
+    from prox.refiners.lm import TRAINED_RENDER_FILE, trained_render_options
+
+    _, (dir0, _) = tiny
+    trained = tmp_path / "trained"
+    shutil.copytree(dir0, trained)
+    (trained / TRAINED_RENDER_FILE).write_text(json.dumps({"render": [{"preset": "model", "chunk_budget": 64}]}))
+    assert trained_render_options(trained) == {"preset": "model", "chunk_budget": 64}
+    assert trained_render_options(dir0) == {}
+
+    refiner = get_refiner("transformers", chunk_model=str(trained), chunk_max_new_tokens=4)
+    assert refiner.chunk_renderer.preset == "model" and refiner.chunk_renderer.chunk_budget == 64
+    explicit = get_refiner("transformers", chunk_model=str(trained), preset="plain", chunk_max_new_tokens=4)
+    assert explicit.chunk_renderer.preset == "plain" and explicit.chunk_renderer.chunk_budget == 64
+
+    # two formats recorded (mixed training data): no single default, the refiner's own applies
+    (trained / TRAINED_RENDER_FILE).write_text(json.dumps({"render": [{"preset": "model"}, {"preset": "plain"}]}))
+    assert trained_render_options(trained) == {}

@@ -20,6 +20,8 @@ grammar_max_ops= / grammar_max_chars= / grammar_max_digits=.
 """
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -144,6 +146,31 @@ def renderer_tokenizer(path: Any) -> tuple[Any, dict[str, Any] | None]:
     return tok.backend_tokenizer, config
 
 
+# Written by `prox train lm` next to the weights (prox.sft.train.SUMMARY_FILE is this name).
+TRAINED_RENDER_FILE = "prox_sft.json"
+
+
+def trained_render_options(model: Any) -> dict[str, Any]:
+    """How `prox train lm` rendered the training prompts of ``model`` (preset, chunk budget).
+
+    A fine-tuned refiner must see prompts in the format it was trained on, so these are the
+    defaults for that model's stage; options given explicitly still win. Empty when the model
+    is not a directory with one recorded format.
+    """
+    if not isinstance(model, (str, Path)):
+        return {}
+    path = Path(model) / TRAINED_RENDER_FILE
+    if not path.is_file():
+        return {}
+    try:
+        render = json.loads(path.read_text(encoding="utf-8")).get("render") or []
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if len(render) != 1 or not isinstance(render[0], dict):
+        return {}
+    return {key: value for key, value in render[0].items() if key in _RENDER_OPTIONS and value is not None}
+
+
 def _make_renderer(tokenizer: Any, options: dict[str, Any], *, with_ids: bool = True) -> Any:
     from prox.render import PromptRenderer
 
@@ -184,9 +211,11 @@ def _build(
         tokenizer = options.get(f"{stage}_tokenizer") or options.get("tokenizer") or default_tokenizer(model)
         if tokenizer is None:
             raise ValueError(f"the {name} refiner needs tokenizer=DIR (for rendering and chunking)")
-        key = ("renderer", str(tokenizer) if isinstance(tokenizer, (str, Path)) else id(tokenizer))
+        render_options = {**trained_render_options(model), **options}
+        key = ("renderer", str(tokenizer) if isinstance(tokenizer, (str, Path)) else id(tokenizer),
+               json.dumps({k: render_options.get(k) for k in _RENDER_OPTIONS}, sort_keys=True, default=str))
         if key not in cache:
-            cache[key] = _make_renderer(tokenizer, options, with_ids=with_ids)
+            cache[key] = _make_renderer(tokenizer, render_options, with_ids=with_ids)
         renderers[stage] = cache[key]
     return LMRefiner(
         doc_generator=generators["doc"], chunk_generator=generators["chunk"],

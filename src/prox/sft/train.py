@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from prox.annotate.records import load_sft_records
+from prox.refiners.lm import TRAINED_RENDER_FILE
 from prox.sft.data import DEFAULT_MAX_LENGTH, to_dataset, tokenize_records
 
-SUMMARY_FILE = "prox_sft.json"
+# The LM refiner reads the recorded prompt format back from this file (its "render" entry).
+SUMMARY_FILE = TRAINED_RENDER_FILE
 
 
 @dataclass
