@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from prox.cli import app
+from prox.cli.options import REFINER_OPTION_HELP, parse_refiner_options
 
 eval_app = typer.Typer(help="Score a refiner on gold line labels or doc labels (JSON on stdout).", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
@@ -26,6 +27,7 @@ def _emit(result: dict, output: Optional[Path]) -> None:
 def lines_cmd(
     gold: Path = typer.Argument(..., exists=True, dir_okay=False, help="line labels: {id, text, noisy_lines, content_lines?, uncertain_lines?, view?, source?} JSONL(.gz)"),
     refiner: str = typer.Option("builtin", "--refiner", "-r", help=REFINER_HELP),
+    option: List[str] = typer.Option([], "--option", "-O", help=REFINER_OPTION_HELP),
     baseline: Optional[List[str]] = typer.Option(None, "--baseline", "-b", help="score a simple baseline instead: nothing | short | c4 | all (repeatable)"),
     view: Optional[List[str]] = typer.Option(None, "--view", help="only rows of this view (repeatable)"),
     source: Optional[List[str]] = typer.Option(None, "--source", help="only rows of this source (repeatable)"),
@@ -44,7 +46,7 @@ def lines_cmd(
         else:
             from prox.refiners import get_refiner
 
-            result = {"refiner": refiner, **eval_lines(gold, line_predictor(get_refiner(refiner)), **opts)}
+            result = {"refiner": refiner, **eval_lines(gold, line_predictor(get_refiner(refiner, **parse_refiner_options(option))), **opts)}
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     _emit(result, output)
@@ -54,6 +56,7 @@ def lines_cmd(
 def docs_cmd(
     gold: Path = typer.Argument(..., exists=True, dir_okay=False, help="doc labels: {id, text, keep, source?} JSONL(.gz)"),
     refiner: str = typer.Option("builtin", "--refiner", "-r", help=REFINER_HELP),
+    option: List[str] = typer.Option([], "--option", "-O", help=REFINER_OPTION_HELP),
     baseline: Optional[List[str]] = typer.Option(None, "--baseline", "-b", help="score a simple baseline instead: keep-all | drop-all | doc-rule | all (repeatable)"),
     source: Optional[List[str]] = typer.Option(None, "--source", help="only documents of this source (repeatable)"),
     split: str = typer.Option("all", help="all | train | holdout: the id-hash split `prox train builtin` uses (80/20)"),
@@ -72,7 +75,7 @@ def docs_cmd(
         else:
             from prox.refiners import get_refiner
 
-            result = {"refiner": refiner, **eval_docs(gold, doc_predictor(get_refiner(refiner)), **opts)}
+            result = {"refiner": refiner, **eval_docs(gold, doc_predictor(get_refiner(refiner, **parse_refiner_options(option))), **opts)}
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     _emit(result, output)

@@ -7,6 +7,7 @@ from typing import Any, List, Optional
 import typer
 
 from prox.cli import app
+from prox.cli.options import REFINER_OPTION_HELP, parse_refiner_options
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -29,28 +30,6 @@ EPILOG = """\
 Outputs: OUTDIR/kept/, OUTDIR/dropped/ (with "reason"), OUTDIR/failed/ (with "error"), OUTDIR/stats.json.
 Killed? Rerun the same command: finished tasks are skipped, cached programs are reused.
 """
-
-
-def _parse_options(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
-        out[key.strip().replace("-", "_")] = _coerce(value)
-    return out
-
-
-def _coerce(value: str) -> Any:
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
 
 
 @app.command(
@@ -77,7 +56,7 @@ def refine(
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Tokenizer directory, passed to the refiner."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint, passed to the refiner."),
     constrained: Optional[bool] = typer.Option(None, "--constrained/--unconstrained", help="Grammar-constrained decoding, passed to the refiner."),
-    option: List[str] = typer.Option([], "--option", "-O", help="Extra refiner option KEY=VALUE (repeatable)."),
+    option: List[str] = typer.Option([], "--option", "-O", help=REFINER_OPTION_HELP),
     executor: str = typer.Option("local", "--executor", help="local | slurm | ray."),
     tasks: int = typer.Option(1, "--tasks", help="Number of tasks (shards); each finishes and resumes on its own."),
     workers: int = typer.Option(1, "--workers", help="Tasks run at the same time (local executor)."),
@@ -105,7 +84,7 @@ def refine(
                         ("batch_size", batch_size)):
         if value is not None:
             refiner_options[name] = value
-    refiner_options.update(_parse_options(option))
+    refiner_options.update(parse_refiner_options(option))
     slurm = {"partition": slurm_partition, "time": slurm_time, "cpus_per_task": slurm_cpus_per_task,
              "mem_per_cpu_gb": slurm_mem_per_cpu_gb, "gpus_per_task": slurm_gpus_per_task,
              "job_name": slurm_job_name, "qos": slurm_qos}
