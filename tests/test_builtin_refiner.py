@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from prox.builtin import features as F
-from prox.builtin.data import iter_jsonl
+from prox.jsonl import load_records
 from prox.builtin.model import BuiltinModel, shipped_model_path
 from prox.builtin.predict import noisy_ranges
 from prox.executor import execute
@@ -91,7 +91,7 @@ def test_programs_parse_and_execute_on_real_pages(refiner):
     gold = BENCH / "lines-public-dev.jsonl.gz"
     if not gold.exists():
         pytest.skip(f"shared data missing: {gold}")
-    texts = [r["text"] for _, r in zip(range(150), iter_jsonl(gold))]
+    texts = [r["text"] for _, r in zip(range(150), load_records(gold))]
     _check_programs(refiner, texts)
 
 

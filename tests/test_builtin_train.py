@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prox.builtin.data import DocRow, Loaded, iter_jsonl, line_row, load_docs, load_lines, refine_record
+from prox.builtin.data import DocRow, Loaded, line_row, load_docs, load_lines, refine_record
+from prox.jsonl import load_records
 from prox.builtin.model import BuiltinModel
 from prox.builtin.train import TrainConfig, best_threshold, train
 from prox.evaluate.run import eval_lines, line_predictor
@@ -27,7 +28,7 @@ def need(path: Path) -> Path:
 
 def rows(path: Path, view: str, n: int) -> list[dict]:
     out = []
-    for r in iter_jsonl(path):
+    for r in load_records(path):
         if r["view"] == view and r["source"] != "trafilatura-eval":
             out.append(r)
             if len(out) >= n:

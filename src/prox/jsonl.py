@@ -63,6 +63,18 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict | None, str | None]
             yield line_no, record, None
 
 
+def load_records(path: str | Path) -> Iterator[dict]:
+    """Every record of ``path``; a bad line raises ``ValueError`` naming ``path:line``.
+
+    For label files and other inputs where a bad line is the user's error to fix, not a
+    document to account for (the refine pipeline records those as failed documents instead).
+    """
+    for line_no, record, error in read_jsonl(path):
+        if error is not None:
+            raise ValueError(f"{path}:{line_no}: {error}")
+        yield record
+
+
 def iter_records(path: str | Path) -> Iterator[dict]:
     """Only the well-formed records of ``path`` (for callers that do their own counting)."""
     for _, record, _ in read_jsonl(path):

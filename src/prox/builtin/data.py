@@ -11,14 +11,13 @@ parsed ``chunk_programs`` when the summary is missing). This distils that refine
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from prox.jsonl import load_records
 
 # DCLM human-quality labels: the part of docs-public to train a pre-training doc model on.
 DCLM_HUMAN_SOURCE = "dclm-human-majority"
@@ -75,26 +74,6 @@ class Loaded:
 def in_train_split(doc_id: str, percent: int = TRAIN_PERCENT) -> bool:
     """Deterministic split by id: ``int(sha1(id), 16) % 100 < percent``."""
     return int(hashlib.sha1(doc_id.encode("utf-8")).hexdigest(), 16) % 100 < percent
-
-
-def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Rows of a ``.jsonl`` / ``.jsonl.gz`` / ``.jsonl.zst`` file; blank lines skipped."""
-    path = Path(path)
-    if path.suffix == ".gz":
-        fh = gzip.open(path, "rt", encoding="utf-8")
-    elif path.suffix == ".zst":
-        import zstandard
-
-        fh = io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")), encoding="utf-8")
-    else:
-        fh = open(path, encoding="utf-8")
-    with fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{n}: not JSON ({exc})") from None
 
 
 def _files(folder: Path) -> list[Path]:
@@ -189,7 +168,7 @@ def load_refine_output(folder: Path, out: Loaded) -> None:
         if d.is_dir():
             for f in _files(d):
                 found = True
-                for rec in iter_jsonl(f):
+                for rec in load_records(f):
                     refine_record(rec, kept, out)
     if not found:
         raise ValueError(f"{folder}: no kept/ or dropped/ *.jsonl[.gz] files (is it a `prox refine` output?)")
@@ -200,7 +179,7 @@ def load_lines(path: str | Path, out: Loaded) -> None:
     if path.is_dir():
         load_refine_output(path, out)
         return
-    for row in iter_jsonl(path):
+    for row in load_records(path):
         r = line_row(row)
         if r is None:
             out.skip("bad_line_row")
@@ -217,7 +196,7 @@ def load_docs(path: str | Path, out: Loaded, *, sources: set[str] | None = None,
         out.docs.extend(tmp.docs)
         out.lines.extend(tmp.lines)
         return
-    for row in iter_jsonl(path):
+    for row in load_records(path):
         text, keep = row.get("text"), row.get("keep")
         if not isinstance(text, str) or not isinstance(keep, bool):
             out.skip("bad_doc_row")

@@ -106,7 +106,6 @@ def line_tokens(line: str) -> list[str]:
         words = words[:TOKEN_HEAD] + words[-TOKEN_TAIL:]
     else:
         n_all = len(words)
-    n = len(words)
     toks = words + list(map(_pair, words, words[1:]))
     toks.append("^" + words[0])
     toks.append(words[-1] + "$")

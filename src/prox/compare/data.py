@@ -1,13 +1,12 @@
 """Corpus and eval-set loading for `prox compare`: plain records, a deterministic page split."""
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
+
+from prox.jsonl import load_records
 
 EVAL_PERCENT = 10  # prox default: share of pages (by hash of the page id) held out as the eval set
 
@@ -17,17 +16,6 @@ class Doc:
     id: str
     text: str
     meta: dict = field(default_factory=dict)
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    if name.endswith(".zst"):
-        import zstandard
-
-        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(path.open("rb")), encoding="utf-8")
-    return path.open("r", encoding="utf-8")
 
 
 def iter_rows(paths: Iterable[str | Path]) -> Iterator[dict]:
@@ -45,13 +33,7 @@ def iter_rows(paths: Iterable[str | Path]) -> Iterator[dict]:
 
                 yield from pq.read_table(f).to_pylist()
                 continue
-            with _open_text(f) as fh:
-                for n, line in enumerate(fh, 1):
-                    if line.strip():
-                        try:
-                            yield json.loads(line)
-                        except json.JSONDecodeError as exc:
-                            raise ValueError(f"{f}:{n}: not JSON ({exc.msg})") from None
+            yield from load_records(f)
 
 
 def parse_where(where: list[str] | None) -> dict[str, str]:

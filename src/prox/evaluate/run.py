@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from prox.builtin.data import in_train_split, iter_jsonl, line_row
+from prox.builtin.data import in_train_split, line_row
+from prox.jsonl import load_records
 from prox.evaluate.baselines import DOC_BASELINES, LINE_BASELINES
 from prox.evaluate.metrics import DocScorer, LineScorer
 from prox.refiners.base import Refiner, join_chunk_programs
@@ -67,7 +68,7 @@ def eval_lines(gold: str | Path, predict: Callable[[Sequence[str]], list[list[in
     """Line-wise P/R/F1 (micro and macro) per view and source; see `prox.evaluate.metrics`."""
     rows = []
     skipped = 0
-    for raw in iter_jsonl(gold):
+    for raw in load_records(gold):
         if views and raw.get("view") not in views:
             continue
         if sources and raw.get("source") not in sources:
@@ -93,7 +94,7 @@ def eval_docs(gold: str | Path, predict: Callable[[Sequence[str]], list[bool]], 
         raise ValueError(f"split must be all, train or holdout, not {split!r}")
     rows = []
     skipped = 0
-    for raw in iter_jsonl(gold):
+    for raw in load_records(gold):
         if sources and raw.get("source") not in sources:
             continue
         if split != "all" and in_train_split(str(raw.get("id", ""))) != (split == "train"):
