@@ -165,3 +165,19 @@ def test_exported_trees_match_sklearn():
     Xt = rng.normal(size=(500, 6))
     Xt[:, 3] = rng.integers(0, 3, size=500)
     assert np.allclose(sigmoid(trees.raw(Xt)), clf.predict_proba(Xt)[:, 1], atol=1e-9)
+
+
+def test_doc_model_is_skipped_not_crashing_when_one_class_is_nearly_absent():
+    # A chunk-only teacher's refine folder gives almost only "kept" documents: with a single
+    # dropped document stratified cross-validation is impossible, so no doc model is trained
+    # (the refiner then keeps every document) and training still succeeds.
+    from prox.builtin.train import train_doc_model
+
+    gold_rows = rows(need(BENCH / "lines-public-train.jsonl.gz"), "dclm", 30)
+    model = train([line_row(r) for r in gold_rows], [], TrainConfig(seed=0, folds=2, trees=5, min_df=2, threads=1))
+    docs = [DocRow(r["id"], r["text"], i != 0, "t") for i, r in enumerate(gold_rows)]
+    doc_model, info = train_doc_model(model, docs, TrainConfig(seed=0, folds=2, threads=1))
+    assert doc_model is None and info["drop"] == 1 and info["keep"] == len(docs) - 1
+    docs[1] = DocRow(docs[1].id, docs[1].text, False, "t")  # two of each class: trainable
+    doc_model, info = train_doc_model(model, docs, TrainConfig(seed=0, folds=2, threads=1))
+    assert doc_model is not None and "cv_drop_f1" in info

@@ -219,15 +219,18 @@ def train_doc_model(model: BuiltinModel, rows: Sequence[DocRow], cfg: TrainConfi
     from sklearn.model_selection import StratifiedKFold
 
     y = np.array([1 if r.keep else 0 for r in rows])
-    if len(rows) < 10 or y.min() == y.max():
-        return None, {"skipped": "need >= 10 doc labels of both classes"}
+    minority = int(min(y.sum(), len(y) - y.sum()))
+    # stratified cross-validation needs at least two documents of each class
+    if len(rows) < 10 or minority < 2:
+        return None, {"skipped": "need >= 10 doc labels with >= 2 of each class",
+                      "docs": len(rows), "keep": int(y.sum()), "drop": int(len(y) - y.sum())}
     docs = model.analyze([r.text for r in rows])
     X = np.array([F.doc_features(d.base, d.probs, model.line_threshold) for d in docs])
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
     Z = (X - mean) / scale
-    skf = StratifiedKFold(n_splits=min(cfg.folds + 1, int(min(y.sum(), len(y) - y.sum()))), shuffle=True, random_state=cfg.seed)
+    skf = StratifiedKFold(n_splits=min(cfg.folds + 1, minority), shuffle=True, random_state=cfg.seed)
     best = None
     for C in (0.01, 0.03, 0.1, 0.3, 1.0):
         oof = np.zeros(len(y))
