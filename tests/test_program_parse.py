@@ -199,3 +199,14 @@ def test_format_program_round_trips():
     assert format_program(Program(program)) == text == str(Program(program))
     with pytest.raises(TypeError):
         format_program(["remove_lines(0, 1)"])
+
+
+def test_line_ranges_merge_runs_and_bridge_only_given_lines():
+    from prox.program import line_ranges
+
+    assert line_ranges([]) == []
+    assert line_ranges([5, 3, 4, 4, 9]) == [(3, 5), (9, 9)]
+    # 6 and 7 are bridgeable (blank): 5 and 8 join; 10 is not bridgeable, so 9 and 11 stay apart
+    assert line_ranges([5, 8, 9, 11], bridgeable={6, 7}) == [(5, 9), (11, 11)]
+    # a bridgeable line never starts or ends a range by itself
+    assert line_ranges([2], bridgeable={0, 1, 3}) == [(2, 2)]

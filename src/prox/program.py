@@ -13,7 +13,7 @@ Chunk stage: ``remove_lines(line_start=A, line_end=B)`` (0-based, inclusive, num
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Union
+from typing import Container, Iterable, Union
 
 # Calls that do nothing (a chunk / document the model leaves untouched).
 NOOP_NAMES = ("skip_chunk", "keep_chunk", "untouch_doc")
@@ -94,6 +94,24 @@ class Program:
         return format_program(self.operations)
 
 
+def line_ranges(lines: Iterable[int], bridgeable: Container[int] = ()) -> list[tuple[int, int]]:
+    """The inclusive ranges (``remove_lines`` arguments) covering the given line indices.
+
+    Two runs separated only by ``bridgeable`` lines (typically blank lines) join into one
+    range, so a removed block does not leave its separators behind; a range never starts or
+    ends on a bridged line that is not itself in ``lines``.
+    """
+    ranges: list[list[int]] = []
+    for i in sorted(set(lines)):
+        if ranges:
+            end = ranges[-1][1]
+            if i == end + 1 or all(j in bridgeable for j in range(end + 1, i)):
+                ranges[-1][1] = i
+                continue
+        ranges.append([i, i])
+    return [(a, b) for a, b in ranges]
+
+
 def quote_string(value: str) -> str:
     """Double-quoted literal that `prox.parse` reads back to exactly ``value``."""
     out = ['"']
@@ -162,6 +180,7 @@ def operation_to_dict(op: Operation) -> dict:
 
 
 __all__ = [
+    "line_ranges",
     "NOOP_NAMES",
     "KeepDoc",
     "DropDoc",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from prox.program import NoOp, Operation, RemoveLines, format_program
+from prox.program import NoOp, Operation, RemoveLines, format_program, line_ranges
 
 SKIP_CHUNK = NoOp("skip_chunk")
 
@@ -24,17 +24,7 @@ def noisy_runs(
     side. A run never starts or ends on a bridged line. (Uncertain non-blank lines are not
     bridged: in partly labelled sources most of the page is uncertain.)
     """
-    noisy_set = {i for i in noisy if first_line <= i <= last_line}
-    bridge = set(bridgeable)
-    runs: list[list[int]] = []
-    for i in sorted(noisy_set):
-        if runs:
-            gap = range(runs[-1][1] + 1, i)
-            if all(j in bridge for j in gap):
-                runs[-1][1] = i
-                continue
-        runs.append([i, i])
-    return [(a, b) for a, b in runs]
+    return line_ranges((i for i in noisy if first_line <= i <= last_line), set(bridgeable))
 
 
 def chunk_gold_program(

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from prox.program import line_ranges
+
 # C4 line rules (Raffel et al. 2020, §2.2; tfds c4_utils): terminal punctuation, >= 3 words,
 # no "javascript", no policy/cookie phrases, no word over 1000 chars. Constants taken from
 # datatrove's C4QualityFilter so both agree.
@@ -95,21 +97,8 @@ def refinedweb_line_reason(line: str) -> str | None:
 
 def removed_ranges(flags: Sequence[bool], lines: Sequence[str]) -> list[tuple[int, int]]:
     """Inclusive ranges of removed lines; blank lines between two removed lines join one range."""
-    ranges: list[tuple[int, int]] = []
-    start = end = None
-    for i, (flag, line) in enumerate(zip(flags, lines)):
-        if flag:
-            if start is None:
-                start = i
-            end = i
-        elif line.strip() == "":
-            continue  # blank: neutral, may be bridged
-        elif start is not None:
-            ranges.append((start, end))
-            start = end = None
-    if start is not None:
-        ranges.append((start, end))
-    return ranges
+    blank = {i for i, line in enumerate(lines) if not line.strip()}
+    return line_ranges([i for i, flag in enumerate(flags) if flag], blank)
 
 
 def _load_badwords(path: str | Path) -> re.Pattern:
