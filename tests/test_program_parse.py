@@ -210,3 +210,13 @@ def test_line_ranges_merge_runs_and_bridge_only_given_lines():
     assert line_ranges([5, 8, 9, 11], bridgeable={6, 7}) == [(5, 9), (11, 11)]
     # a bridgeable line never starts or ends a range by itself
     assert line_ranges([2], bridgeable={0, 1, 3}) == [(2, 2)]
+
+
+def test_blank_lines_container_bridges_only_whitespace_lines():
+    from prox.program import BlankLines, line_ranges
+
+    lines = ["nav", "", "  \t", "nav", "content", "", "footer"]
+    blank = BlankLines(lines)
+    assert [i in blank for i in range(len(lines))] == [False, True, True, False, False, True, False]
+    assert -1 not in blank and 99 not in blank and "1" not in blank
+    assert line_ranges([0, 3, 6], blank) == [(0, 3), (6, 6)]

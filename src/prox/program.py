@@ -94,6 +94,22 @@ class Program:
         return format_program(self.operations)
 
 
+class BlankLines:
+    """The blank (whitespace-only) lines of a document, as a container for ``line_ranges``.
+
+    Checked lazily: only the lines in gaps between two ranges are ever asked about, which
+    keeps range merging off the hot path of refiners that emit a program per document.
+    """
+
+    __slots__ = ("lines",)
+
+    def __init__(self, lines: "list[str] | tuple[str, ...]") -> None:
+        self.lines = lines
+
+    def __contains__(self, index: object) -> bool:
+        return isinstance(index, int) and 0 <= index < len(self.lines) and not self.lines[index].strip()
+
+
 def line_ranges(lines: Iterable[int], bridgeable: Container[int] = ()) -> list[tuple[int, int]]:
     """The inclusive ranges (``remove_lines`` arguments) covering the given line indices.
 
@@ -180,6 +196,7 @@ def operation_to_dict(op: Operation) -> dict:
 
 
 __all__ = [
+    "BlankLines",
     "line_ranges",
     "NOOP_NAMES",
     "KeepDoc",

@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from prox.program import DropDoc, KeepDoc, NoOp, RemoveLines, format_program, line_ranges
+from prox.program import BlankLines, DropDoc, KeepDoc, NoOp, RemoveLines, format_program, line_ranges
 
 # What a clean chunk's program says (the ProX chunk model writes ``skip_chunk()``).
 CLEAN_CHUNK = NoOp("skip_chunk")
@@ -13,8 +13,7 @@ CLEAN_CHUNK = NoOp("skip_chunk")
 
 def noisy_ranges(lines: Sequence[str], noisy: np.ndarray, *, bridge_blank: bool = True) -> list[tuple[int, int]]:
     """Merge noisy line indices into inclusive ranges (blank lines between two noisy lines join them)."""
-    bridge = {i for i, line in enumerate(lines) if not line.strip()} if bridge_blank else ()
-    return line_ranges(np.flatnonzero(noisy).tolist(), bridge)
+    return line_ranges(np.flatnonzero(noisy).tolist(), BlankLines(lines) if bridge_blank else ())
 
 
 def chunk_program(lines: Sequence[str], noisy: np.ndarray) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from prox.program import line_ranges
+from prox.program import BlankLines, line_ranges
 
 # C4 line rules (Raffel et al. 2020, §2.2; tfds c4_utils): terminal punctuation, >= 3 words,
 # no "javascript", no policy/cookie phrases, no word over 1000 chars. Constants taken from
@@ -97,8 +97,7 @@ def refinedweb_line_reason(line: str) -> str | None:
 
 def removed_ranges(flags: Sequence[bool], lines: Sequence[str]) -> list[tuple[int, int]]:
     """Inclusive ranges of removed lines; blank lines between two removed lines join one range."""
-    blank = {i for i, line in enumerate(lines) if not line.strip()}
-    return line_ranges([i for i, flag in enumerate(flags) if flag], blank)
+    return line_ranges([i for i, flag in enumerate(flags) if flag], BlankLines(lines))
 
 
 def _load_badwords(path: str | Path) -> re.Pattern:
