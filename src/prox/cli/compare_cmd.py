@@ -24,7 +24,7 @@ def compare(
     text_field: str = typer.Option("text", help="field holding the text"),
     where: Optional[List[str]] = typer.Option(None, help="keep only rows with FIELD=VALUE (repeatable), e.g. view=dclm"),
     limit: Optional[int] = typer.Option(None, help="use only the first N documents"),
-    train_tokens: int = typer.Option(1_000_000, help="training tokens per variant (same budget for every variant)"),
+    train_tokens: int = typer.Option(500_000, help="training tokens per variant (same budget for every variant)"),
     seq_len: int = typer.Option(256),
     batch_size: int = typer.Option(16),
     hidden: int = typer.Option(128),
@@ -34,6 +34,7 @@ def compare(
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps"),
     mode: str = typer.Option("strict", help="executor mode: strict | reference"),
+    workers: int = typer.Option(2, help="refine each variant as this many pipeline tasks/processes"),
 ) -> None:
     """Paper-style comparison: Raw vs rule filters vs ProX, judged by a small proxy pre-training run."""
     from prox.compare import ProxyConfig, load_docs, run_compare
@@ -50,7 +51,7 @@ def compare(
                       heads=heads, lr=lr, seed=seed, device=device)
     specs = [s.strip() for s in refiners.split(",") if s.strip()]
     result = run_compare(docs, output, refiners=specs, eval_texts=eval_texts, eval_percent=eval_percent,
-                         tokenizer=tokenizer, proxy=cfg, mode=mode, log=typer.echo)
+                         tokenizer=tokenizer, proxy=cfg, mode=mode, workers=workers, log=typer.echo)
     typer.echo((output / "compare.md").read_text())
     if all("error" in v for v in result["variants"]):
         raise typer.Exit(1)

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from prox.compare.data import Doc
 
 BATCH_SIZE = 32
+WORKERS = 2  # prox default: refine each variant as 2 pipeline tasks on 2 worker processes (the 2-core CI machine)
 OUTCOMES = ("kept", "dropped", "failed")
 
 
@@ -30,11 +31,12 @@ def write_corpus(docs: Sequence[Doc], path: str | Path) -> Path:
 
 
 def refine_file(corpus: str | Path, refiner: Any, outdir: str | Path, *, mode: str = "strict",
-                batch_size: int = BATCH_SIZE, refiner_options: dict | None = None) -> dict:
+                batch_size: int = BATCH_SIZE, refiner_options: dict | None = None, workers: int = WORKERS) -> dict:
     """Run the pipeline on a JSONL corpus into ``outdir`` (previous outputs there are replaced).
 
     ``refiner``: a spec (``rules:c4``, ``builtin``, ``module:factory``), a Refiner object, or
-    ``None`` for no refining (the ``raw`` variant). Returns the run's ``stats.json`` content.
+    ``None`` for no refining (the ``raw`` variant). ``workers``: pipeline tasks = worker processes
+    (the reader spreads one file over the tasks document by document). Returns ``stats.json``.
     """
     from prox.pipeline import RefineConfig, run_refine
 
@@ -42,16 +44,18 @@ def refine_file(corpus: str | Path, refiner: Any, outdir: str | Path, *, mode: s
         inputs=[str(corpus)], output_dir=str(outdir), refiner=refiner,
         refiner_options=dict(refiner_options or {}) if refiner is not None else {},
         mode=mode, batch_size=batch_size, progress=False, overwrite=True,
+        tasks=max(1, workers), workers=max(1, workers),
     )
     return run_refine(config)
 
 
 def refine_docs(docs: Sequence[Doc], refiner: Any, outdir: str | Path, *, mode: str = "strict",
-                batch_size: int = BATCH_SIZE, refiner_options: dict | None = None) -> dict:
+                batch_size: int = BATCH_SIZE, refiner_options: dict | None = None, workers: int = 1) -> dict:
     """`refine_file` for documents in memory (written to a temporary JSONL file first)."""
     with tempfile.TemporaryDirectory(prefix="prox-docs-") as tmp:
         corpus = write_corpus(docs, Path(tmp) / "docs.jsonl")
-        return refine_file(corpus, refiner, outdir, mode=mode, batch_size=batch_size, refiner_options=refiner_options)
+        return refine_file(corpus, refiner, outdir, mode=mode, batch_size=batch_size,
+                           refiner_options=refiner_options, workers=workers)
 
 
 def read_outputs(outdir: str | Path, outcome: str = "kept") -> list[dict]:

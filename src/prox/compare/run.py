@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from prox.compare.data import Doc, split_eval
 from prox.compare.proxy import ProxyConfig, VocabMap, encode_stream, load_tokenizer, train_and_eval
-from prox.compare.refine import read_outputs, refine_file, write_corpus
+from prox.compare.refine import WORKERS, read_outputs, refine_file, write_corpus
 
 DEFAULT_REFINERS = ("raw", "rules:gopher", "rules:c4", "rules:fineweb", "rules:gopher+c4+fineweb", "builtin")
 
@@ -24,15 +24,16 @@ def variant_dir_name(spec: str) -> str:
 
 
 def refine_variant(spec: str, corpus: Path, outdir: Path, *, mode: str = "strict",
-                   refiner_options: dict | None = None) -> dict:
+                   refiner_options: dict | None = None, workers: int = WORKERS) -> dict:
     """One variant through the `prox refine` pipeline; ``raw`` = the pipeline with no refiner (all kept)."""
-    return refine_file(corpus, None if spec == "raw" else spec, outdir, mode=mode, refiner_options=refiner_options)
+    return refine_file(corpus, None if spec == "raw" else spec, outdir, mode=mode, refiner_options=refiner_options,
+                       workers=workers)
 
 
 def run_compare(docs: Sequence[Doc], outdir: str | Path, *, refiners: Sequence[str] = DEFAULT_REFINERS,
                 eval_texts: Sequence[str] | None = None, eval_percent: int = 10, tokenizer: str | None = None,
                 proxy: ProxyConfig | None = None, mode: str = "strict", refiner_options: dict | None = None,
-                log: Callable[[str], None] = print) -> dict:
+                workers: int = WORKERS, log: Callable[[str], None] = print) -> dict:
     """Run the whole comparison; returns (and writes) the result dict. A variant that fails to
     refine or train is recorded with its error and the others go on."""
     outdir = Path(outdir)
@@ -56,7 +57,7 @@ def run_compare(docs: Sequence[Doc], outdir: str | Path, *, refiners: Sequence[s
         t0 = time.perf_counter()
         row: dict[str, Any] = {"refiner": spec, "dir": str(vdir.relative_to(outdir))}
         try:
-            stats = refine_variant(spec, corpus, vdir, mode=mode, refiner_options=refiner_options)
+            stats = refine_variant(spec, corpus, vdir, mode=mode, refiner_options=refiner_options, workers=workers)
             kept = [r["text"] for r in read_outputs(vdir, "kept")]
             streams[spec] = encode_stream(tok, kept) if kept else []
             n = stats["documents"]
@@ -78,6 +79,9 @@ def run_compare(docs: Sequence[Doc], outdir: str | Path, *, refiners: Sequence[s
         vmap = VocabMap([eval_stream, *streams.values()])
         vocab_size = vmap.size
         eval_stream = vmap.apply(eval_stream)
+    t_run = time.perf_counter()
+    n_train = sum(1 for r in variants if "error" not in r)
+    done = 0
     for row in variants:
         spec = row["refiner"]
         if "error" in row:
@@ -87,7 +91,10 @@ def run_compare(docs: Sequence[Doc], outdir: str | Path, *, refiners: Sequence[s
             res = train_and_eval(stream, eval_stream, vocab_size, proxy, eval_bytes=eval_bytes,
                                  log=lambda m, s=spec: log(f"[{spec}] {m}"))
             row["proxy"] = res.to_dict()
-            log(f"[{spec}] eval loss {res.eval_loss:.4f} ppl {res.eval_ppl:.2f} bpb {res.eval_bpb} ({res.wall_s} s)")
+            done += 1
+            left = (time.perf_counter() - t_run) / done * (n_train - done)
+            log(f"[{spec}] eval loss {res.eval_loss:.4f} ppl {res.eval_ppl:.2f} bpb {res.eval_bpb} ({res.wall_s} s); "
+                f"proxy {done}/{n_train}, about {left:.0f} s left")
         except Exception as exc:  # noqa: BLE001
             row["error"] = f"proxy: {type(exc).__name__}: {exc}"[:500]
             log(f"[{spec}] proxy failed: {row['error']}")
