@@ -24,7 +24,7 @@ def compare(
     text_field: str = typer.Option("text", help="field holding the text"),
     where: Optional[List[str]] = typer.Option(None, help="keep only rows with FIELD=VALUE (repeatable), e.g. view=dclm"),
     limit: Optional[int] = typer.Option(None, help="use only the first N documents"),
-    train_tokens: int = typer.Option(500_000, help="training tokens per variant (same budget for every variant)"),
+    train_tokens: int = typer.Option(1_000_000, help="training tokens per variant (same budget for every variant)"),
     seq_len: int = typer.Option(256),
     batch_size: int = typer.Option(16),
     hidden: int = typer.Option(128),
