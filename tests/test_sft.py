@@ -156,3 +156,24 @@ def test_full_finetune_learns_the_program_and_generates_it(tiny, tmp_path):
     generator = TransformersGenerator(str(out))
     [generated] = generator.generate([target.prompt], max_new_tokens=40)
     assert generated.strip() == target.completion
+
+
+def test_cut_doc_prompts_train_on_the_ids_the_refiner_sees(tiny, tmp_path):
+    # A doc prompt over the renderer's id limit is cut at refine time; its SFT record must carry
+    # those cut ids, and training must use them rather than re-tokenizing the full text.
+    model_dir, _, _ = tiny
+    rows = _rows(3)
+    renderer = PromptRenderer(model_dir, preset="model", doc_max_ids=40, with_ids=True)
+    docs = [Document(r["id"], r["text"], row={"keep": i % 2 == 0}) for i, r in enumerate(rows)]
+    with OutputFolder(tmp_path / "gold") as out:
+        Annotator(out, renderer, options=AnnotateOptions(task="doc", source="gold")).run(docs)
+    records = load_sft_records(tmp_path / "gold")
+    assert len(records) == len(rows)
+    expected = {d.text: p.token_ids for d, p in zip(docs, renderer.doc_prompts([d.text for d in docs]))}
+    _, tokenizer = load_base(model_dir)
+    tokenized = tokenize_records(records, tokenizer, max_length=10_000)
+    for record, row in zip(records, tokenized.rows):
+        assert record.prompt_token_ids is not None and len(record.prompt_token_ids) == 40
+        n_prompt = row["completion_mask"].index(1)
+        assert row["input_ids"][:n_prompt] == record.prompt_token_ids
+    assert sorted(map(tuple, expected.values())) == sorted(tuple(r.prompt_token_ids) for r in records)

@@ -31,6 +31,9 @@ class SFTRecord:
     prompt: str  # the exact refiner input
     completion: str  # the target program
     meta: dict[str, Any] = field(default_factory=dict)
+    # Set when the renderer cut the prompt's ids (a doc prompt over its id limit, 2,000 for
+    # ProX): the student must train on exactly the ids it will see at refine time, not the text.
+    prompt_token_ids: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,6 +166,7 @@ def load_sft_records(path: str | Path, *, stage: str | None = None) -> list[SFTR
             prompt=record["prompt"],
             completion=record["completion"],
             meta=record.get("meta") or {},
+            prompt_token_ids=record.get("prompt_token_ids"),
         )
         if stage is None or rec.stage == stage:
             out.append(rec)

@@ -94,6 +94,11 @@ def _batches(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
         yield batch
 
 
+def cut_prompt_ids(prompt: Any) -> list[int] | None:
+    """The ids of a prompt the renderer cut (see `SFTRecord.prompt_token_ids`); None otherwise."""
+    return list(prompt.token_ids) if getattr(prompt, "truncated", False) and prompt.token_ids else None
+
+
 def _outcome(doc: Document, outcome: str, **fields: Any) -> dict[str, Any]:
     return {"id": doc.id, "outcome": outcome, **fields}
 
@@ -187,7 +192,8 @@ class Annotator:
                 continue
             self.counts[f"label.{verdict.program}"] += 1
             record = SFTRecord(doc.id, doc.id, "doc", prompts[i].text, verdict.program,
-                               {**self.meta_common, "edu": verdict.edu, "format": verdict.fmt})
+                               {**self.meta_common, "edu": verdict.edu, "format": verdict.fmt},
+                               prompt_token_ids=cut_prompt_ids(prompts[i]))
             self._finish(doc, _outcome(doc, "labelled", program=verdict.program, edu=verdict.edu,
                                        format=verdict.fmt, teacher=teacher), [record])
 
@@ -250,7 +256,8 @@ class Annotator:
                     continue
                 program = doc_gold_program(keep)
                 self.counts[f"label.{program}"] += 1
-                record = SFTRecord(doc.id, doc.id, "doc", prompt.text, program, dict(self.meta_common))
+                record = SFTRecord(doc.id, doc.id, "doc", prompt.text, program, dict(self.meta_common),
+                                   prompt_token_ids=cut_prompt_ids(prompt))
                 self._finish(doc, _outcome(doc, "labelled", program=program), [record])
             return
         rendered = self.renderer.render_chunks_batch([d.text for d in docs])

@@ -53,7 +53,8 @@ def tokenize_records(records: Iterable[SFTRecord], tokenizer: Any, *, max_length
         if not record.completion.strip():
             out.counts["skipped_empty_completion"] += 1
             continue
-        p = prompt_token_ids(tokenizer, record.prompt)
+        # a prompt the renderer cut is trained on its recorded ids: what the refiner will see
+        p = list(record.prompt_token_ids) if record.prompt_token_ids else prompt_token_ids(tokenizer, record.prompt)
         c = completion_token_ids(tokenizer, record.completion)
         if len(p) + len(c) > max_length:
             out.counts["skipped_too_long"] += 1
