@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from prox.executor import execute  # noqa: E402
 from prox.parse import parse_program  # noqa: E402
+from prox.program import line_ranges  # noqa: E402
 
 SHARED = ROOT / ".." / "shared" / "benchmarks"
 
@@ -126,19 +127,9 @@ def baseline_execute(text, operations):
 
 
 # ---- workload -------------------------------------------------------------------------
-def _runs(indices):
-    runs = []
-    for i in sorted(indices):
-        if runs and i == runs[-1][1] + 1:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    return runs
-
-
 def make_program(rec, k):
     lines = rec["text"].split("\n")
-    runs = _runs(rec["noisy_lines"])
+    runs = line_ranges(rec["noisy_lines"])
     runs.sort(key=lambda r: r[1] - r[0], reverse=True)
     calls = []
     for j, (s, e) in enumerate(sorted(runs[:3])):

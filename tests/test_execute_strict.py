@@ -11,7 +11,7 @@ import pytest
 import prox
 from prox.executor import ExecOptions, execute
 from prox.parse import parse_program
-from prox.program import KeepDoc, NoOp, Normalize, Program, RemoveLines
+from prox.program import KeepDoc, NoOp, Normalize, Program, RemoveLines, line_ranges
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 VECTORS = SHARED / "fixtures" / "reference" / "executor-public.jsonl.gz"
@@ -243,23 +243,13 @@ def test_strict_agrees_with_reference_when_both_read_the_program_alike():
     assert checked >= 300
 
 
-def _runs(indices):
-    runs = []
-    for i in sorted(indices):
-        if runs and i == runs[-1][1] + 1:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    return runs
-
-
 @pytest.mark.skipif(not LINES_DEV.exists(), reason=f"benchmark pages not found at {LINES_DEV}")
 def test_gold_noisy_line_programs_on_real_pages():
     with gzip.open(LINES_DEV, "rt", encoding="utf-8") as fh:
         recs = [json.loads(line) for _, line in zip(range(150), fh)]
     for rec in recs:
         text = rec["text"]
-        prog = "\n".join(f"remove_lines(line_start={s}, line_end={e})" for s, e in _runs(rec["noisy_lines"]))
+        prog = "\n".join(f"remove_lines(line_start={s}, line_end={e})" for s, e in line_ranges(rec["noisy_lines"]))
         res = execute(text, prog)
         ref = execute(text, prog, mode="reference")
         assert res.text == ref.text and res.errors == []
