@@ -112,7 +112,7 @@ def test_too_long_examples_are_skipped_and_counted(tiny):
 def test_lora_train_merges_saves_and_reloads_for_refine(tiny, tmp_path):
     model_dir, data, renderer = tiny
     out = tmp_path / "student"
-    summary = train_lm(data, model_dir, out, TrainLMOptions(lora=True, max_steps=2, batch_size=2))
+    summary = train_lm(data, model_dir, out, TrainLMOptions(lora=True, max_steps=2, batch_size=2, bf16=False))
     assert summary["steps"] == 2 and summary["train_loss"] > 0
     assert summary["render"] == [{"preset": "model", "chunk_budget": CHUNK_BUDGET}]
     files = {p.name for p in out.iterdir()}
@@ -137,6 +137,29 @@ def test_lora_train_merges_saves_and_reloads_for_refine(tiny, tmp_path):
     assert isinstance(programs[0][0], str)
 
 
+def test_time_budget_stops_training_and_still_saves(tiny, tmp_path):
+    """--max-minutes ends training after the first step past the budget; the model is saved."""
+    model_dir, data, _ = tiny
+    out = tmp_path / "budget"
+    summary = train_lm(data, model_dir, out, TrainLMOptions(lora=True, max_steps=50, batch_size=1, max_minutes=1e-6,
+                                                            bf16=False))
+    assert summary["steps"] == 1 and summary["stopped_by_time_budget"] is True
+    assert (out / "model.safetensors").exists()
+    unbounded = train_lm(data, model_dir, tmp_path / "free", TrainLMOptions(lora=True, max_steps=2, batch_size=1,
+                                                                           bf16=False))
+    assert unbounded["steps"] == 2 and unbounded["stopped_by_time_budget"] is False
+
+
+def test_bf16_autocast_trains_on_cpu_and_saves_float32(tiny, tmp_path):
+    model_dir, data, _ = tiny
+    out = tmp_path / "bf16"
+    summary = train_lm(data, model_dir, out, TrainLMOptions(lora=True, max_steps=2, batch_size=1, bf16=True))
+    assert summary["bf16"] is True and summary["steps"] == 2
+    assert 0 < summary["train_loss"] < 50
+    tuned = load_base(out)[0]
+    assert all(p.dtype == torch.float32 for p in tuned.parameters())
+
+
 def test_full_finetune_learns_the_program_and_generates_it(tiny, tmp_path):
     """A few dozen steps on one short record: the reloaded model reproduces its program greedily."""
     model_dir, _, renderer = tiny
@@ -148,7 +171,7 @@ def test_full_finetune_learns_the_program_and_generates_it(tiny, tmp_path):
     out = tmp_path / "memorized"
     summary = train_lm(one, model_dir, out, TrainLMOptions(max_steps=40, batch_size=1, learning_rate=1e-2,
                                                            warmup_ratio=0.0, lr_scheduler="constant",
-                                                           logging_steps=10))
+                                                           logging_steps=10, bf16=False))
     assert summary["last_logged_loss"] < summary["first_logged_loss"]
 
     from prox.generate.transformers_backend import TransformersGenerator

@@ -42,6 +42,10 @@ def train_lm_command(
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
+    bf16: Optional[bool] = typer.Option(None, "--bf16/--fp32",
+                                        help="bf16 autocast (default: on where fast: CUDA bf16, or a CPU with AMX/AVX512-BF16)."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes",
+                                                help="Stop after this much training wall time (the model is still saved)."),
 ) -> None:
     """Supervised fine-tuning (TRL SFTTrainer, loss on the program tokens only)."""
     from prox.sft.train import TrainLMOptions, train_lm
@@ -53,8 +57,8 @@ def train_lm_command(
     options = TrainLMOptions(
         stage=stage, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs, max_steps=max_steps,
         learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
-        seed=seed, threads=threads, gradient_checkpointing=gradient_checkpointing,
+        seed=seed, threads=threads, gradient_checkpointing=gradient_checkpointing, bf16=bf16, max_minutes=max_minutes,
     )
     summary = train_lm(data, base_model, output, options)
-    typer.echo(json.dumps({k: summary[k] for k in ("counts", "steps", "train_loss", "seconds", "render")}, indent=1))
+    typer.echo(json.dumps({k: summary[k] for k in ("counts", "steps", "train_loss", "seconds", "bf16", "stopped_by_time_budget", "render")}, indent=1))
     typer.echo(f"saved {output}")

@@ -41,11 +41,49 @@ class TrainLMOptions:
     logging_steps: int = 5
     gradient_checkpointing: bool = False
     threads: int | None = None  # torch CPU threads; None: torch's default
+    # bf16 autocast: None = auto (a CUDA GPU with bf16, or a CPU with AMX/AVX512-BF16, where
+    # bf16 matmuls run ~4x faster than fp32: measured 932 vs 229 GFLOPS on 2 Sapphire Rapids cores)
+    bf16: bool | None = None
+    max_minutes: float | None = None  # stop (and save) after this much training wall time
+
+    def use_bf16(self) -> bool:
+        if self.bf16 is not None:
+            return self.bf16
+        return bf16_available()
 
     def lr(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
         return 2e-4 if self.lora else 2e-5
+
+
+def bf16_available() -> bool:
+    """Whether bf16 training is fast here: CUDA with bf16, or a CPU with AMX / AVX512-BF16."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def _time_budget_callback(minutes: float):
+    """A TrainerCallback ending training (cleanly: the model is still saved) after ``minutes``."""
+    from transformers import TrainerCallback
+
+    class TimeBudget(TrainerCallback):
+        def __init__(self) -> None:
+            self.deadline = time.perf_counter() + minutes * 60
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.perf_counter() >= self.deadline:
+                control.should_training_stop = True
+            return control
+
+    return TimeBudget()
 
 
 def _clean_copy(model: Any) -> Any:
@@ -116,7 +154,7 @@ def build_trainer(data: str | Path, model: Any, tokenizer: Any, out_dir: str | P
         report_to="none",
         seed=options.seed,
         use_cpu=not use_cuda,
-        bf16=use_cuda and torch.cuda.is_bf16_supported(),
+        bf16=options.use_bf16(),
         max_length=options.max_length,
         completion_only_loss=True,  # labels of prompt tokens become -100
         packing=False,
@@ -141,6 +179,7 @@ def build_trainer(data: str | Path, model: Any, tokenizer: Any, out_dir: str | P
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
+        callbacks=[_time_budget_callback(options.max_minutes)] if options.max_minutes else None,
     )
     return trainer, tokenized
 
@@ -192,6 +231,9 @@ def train_lm(data: str | Path, base_model: str | Path, out_dir: str | Path, opti
         "last_logged_loss": losses[-1] if losses else None,
         "seconds": round(time.perf_counter() - start, 2),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "bf16": options.use_bf16(),
+        "threads": torch.get_num_threads(),
+        "stopped_by_time_budget": bool(options.max_minutes) and trainer.state.global_step < trainer.state.max_steps,
     }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
