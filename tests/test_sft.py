@@ -98,6 +98,31 @@ def test_collated_labels_mask_every_prompt_token(tiny, tmp_path):
     assert checked >= 4
 
 
+def test_cpu_loss_scores_only_program_positions_and_equals_the_full_scoring(tiny, tmp_path, monkeypatch):
+    """The CPU speed-up (TRL scoring only unmasked positions) leaves the loss and its gradients as they were."""
+    from trl.trainer import utils as trl_utils
+
+    model_dir, data, _ = tiny
+    model, tokenizer = load_base(model_dir)
+    trainer, _ = build_trainer(data, model, tokenizer, tmp_path, TrainLMOptions(max_steps=1, batch_size=3, bf16=False))
+    patched = trl_utils._use_triton
+    assert patched(torch.device("cpu")) is True
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+
+    def loss_and_grad():
+        trainer.model.zero_grad()
+        loss = trainer.compute_loss(trainer.model, dict(batch))
+        loss.backward()
+        grad = trainer.model.get_input_embeddings().weight.grad.clone()
+        return loss.detach(), grad
+
+    compact_loss, compact_grad = loss_and_grad()
+    monkeypatch.setattr(trl_utils, "_use_triton", lambda device: False)  # TRL's own CPU path: every position
+    full_loss, full_grad = loss_and_grad()
+    assert torch.allclose(compact_loss, full_loss, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(compact_grad, full_grad, rtol=1e-4, atol=1e-6)
+
+
 def test_too_long_examples_are_skipped_and_counted(tiny):
     model_dir, data, _ = tiny
     _, tokenizer = load_base(model_dir)

@@ -39,6 +39,8 @@ def train_lm_command(
     max_length: int = typer.Option(2560, "--max-length", help="Longer prompt+program examples are skipped (counted)."),
     lora_r: int = typer.Option(16, "--lora-r"),
     lora_alpha: int = typer.Option(32, "--lora-alpha"),
+    lora_dropout: float = typer.Option(0.05, "--lora-dropout",
+                                       help="0 is ~30 % faster on CPU (dropout masks were a fifth of a step)."),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
@@ -55,7 +57,7 @@ def train_lm_command(
     if not data.exists():
         raise typer.BadParameter(f"{data} does not exist", param_hint="--data")
     options = TrainLMOptions(
-        stage=stage, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs, max_steps=max_steps,
+        stage=stage, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, epochs=epochs, max_steps=max_steps,
         learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
         seed=seed, threads=threads, gradient_checkpointing=gradient_checkpointing, bf16=bf16, max_minutes=max_minutes,
     )

@@ -131,10 +131,36 @@ def convert_base(path: str | Path, out_dir: str | Path) -> Path:
     return out
 
 
+def _score_only_completion_positions_on_cpu() -> None:
+    """Make TRL's chunked loss score only the unmasked (program) positions on CPU too.
+
+    TRL (1.16) scores every position of the sequence against the whole vocabulary unless the
+    device runs Triton (it keeps tile shapes fixed for compilers such as Neuron's). On CPU,
+    in eager mode, nothing recompiles, and scoring all ~1,200 prompt positions through the
+    49k-entry LM head was ~25 % of a SmolLM2 chunk-SFT step (measured with torch.profiler).
+    The masked positions never reach the loss either way, so the loss is unchanged.
+    """
+    try:
+        from trl.trainer import utils as trl_utils
+    except ImportError:  # pragma: no cover
+        return
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None or getattr(original, "_prox_cpu_compact", False):
+        return
+
+    def use_compact(device):
+        return device.type == "cpu" or original(device)
+
+    use_compact._prox_cpu_compact = True
+    trl_utils._use_triton = use_compact
+
+
 def build_trainer(data: str | Path, model: Any, tokenizer: Any, out_dir: str | Path, options: TrainLMOptions):
     """The configured `trl.SFTTrainer` (exposed so that tests can inspect its batches)."""
     import torch
     from trl import SFTConfig, SFTTrainer
+
+    _score_only_completion_positions_on_cpu()
 
     records = load_sft_records(data, stage=options.stage)
     tokenized = tokenize_records(records, tokenizer, max_length=options.max_length)
