@@ -75,7 +75,9 @@ def _time_budget_callback(minutes: float):
     from transformers import TrainerCallback
 
     class TimeBudget(TrainerCallback):
-        def __init__(self) -> None:
+        deadline = float("inf")
+
+        def on_train_begin(self, args, state, control, **kwargs):
             self.deadline = time.perf_counter() + minutes * 60
 
         def on_step_end(self, args, state, control, **kwargs):
