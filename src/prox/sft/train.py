@@ -259,7 +259,7 @@ def train_lm(data: str | Path, base_model: str | Path, out_dir: str | Path, opti
         "last_logged_loss": losses[-1] if losses else None,
         "seconds": round(time.perf_counter() - start, 2),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "bf16": options.use_bf16(),
+        "bf16": bool(trainer.args.bf16),  # what the trainer ran with, not a second probe of the CPU
         "threads": torch.get_num_threads(),
         "stopped_by_time_budget": bool(options.max_minutes) and trainer.state.global_step < trainer.state.max_steps,
     }
