@@ -122,3 +122,33 @@ def test_eval_cli_baselines_json(tmp_path):
     assert out["baselines"]["c4"]["scores"]["dclm"]["s"]["micro"]["f1"] == 1.0
     res = CliRunner().invoke(app, ["eval", "lines", str(gold), "--baseline", "nope"])
     assert res.exit_code != 0
+
+
+def test_math_rows_count_formula_and_content_lines_kept():
+    c = LineCounts()
+    c.add([0, 2, 3], noisy={0}, content={1, 2, 3, 4}, formula={2, 4})
+    c.add([1], noisy={1}, content={0})  # not a math row: no formula counts
+    m = c.to_dict()["math"]
+    assert m == {"rows": 1, "formula_lines": 2, "formula_deleted": 1, "formula_kept": 0.5,
+                 "content_lines": 4, "content_deleted": 2, "content_kept": 0.5}
+    plain = LineCounts()
+    plain.add([1], noisy={1}, content={0})
+    assert "math" not in plain.to_dict()
+
+
+def test_reproduces_readme_math_formula_deletions():
+    """README "Math lines" baselines: the < 5 words rule deletes 269 of the 983 formula lines,
+    the C4 rule 688; removing nothing keeps every formula and content line."""
+    gold = need(BENCH / "lines-math-public.jsonl.gz")
+    math = {b: eval_lines(gold, line_predictor(baseline=b))["scores"]["md"]["ALL"]["math"]
+            for b in ("nothing", "short", "c4")}
+    assert (math["short"]["formula_lines"], math["short"]["formula_deleted"]) == (983, 269)
+    assert math["c4"]["formula_deleted"] == 688
+    assert math["c4"]["formula_kept"] == round(1 - 688 / 983, 4)
+    assert (math["nothing"]["formula_kept"], math["nothing"]["content_kept"]) == (1.0, 1.0)
+    assert math["nothing"]["rows"] == 62 and math["nothing"]["content_lines"] == 1864
+    per_source = eval_lines(gold, line_predictor(baseline="short"), sources={"approach0-mse"})["scores"]["md"]
+    assert per_source["approach0-mse"]["math"]["formula_lines"] == 541
+    # rows without meta.formula_lines have no math figures
+    dev = eval_lines(need(BENCH / "lines-public-dev.jsonl.gz"), line_predictor(baseline="nothing"), limit=20)
+    assert all("math" not in g for by_source in dev["scores"].values() for g in by_source.values())

@@ -5,6 +5,9 @@ Lines: noise is the positive class. TP = predicted-removed ∩ noisy, FP = predi
 over rows; macro averages per-row P/R/F1 with P = 1 for a row with no predicted removals
 among its labelled lines, R = 1 for a row with no noisy lines, F1 = 1 when it has neither.
 
+Math rows (``meta.formula_lines``, README "Math lines"): per group also the formula lines and
+content lines kept (not removed) and the formula lines deleted.
+
 Docs: DROP is the positive class; P/R/F1 of DROP and of KEEP, plus accuracy.
 
 Words (README "Word-level files"): lower-cased ``\\w+`` tokens, multiset overlap of an
@@ -44,8 +47,15 @@ class LineCounts:
     macro_p: float = 0.0
     macro_r: float = 0.0
     macro_f1: float = 0.0
+    # math rows only (gold rows with ``meta.formula_lines``)
+    math_rows: int = 0
+    formula_lines: int = 0
+    formula_removed: int = 0
+    math_content_lines: int = 0
+    math_content_removed: int = 0
 
-    def add(self, removed: Iterable[int], noisy: set[int], content: set[int]) -> None:
+    def add(self, removed: Iterable[int], noisy: set[int], content: set[int],
+            formula: set[int] | None = None) -> None:
         removed = set(removed)
         tp = len(removed & noisy)
         fp = len(removed & content)
@@ -58,17 +68,38 @@ class LineCounts:
         self.macro_p += p
         self.macro_r += r
         self.macro_f1 += f
+        if formula is not None:
+            self.math_rows += 1
+            self.formula_lines += len(formula)
+            self.formula_removed += len(removed & formula)
+            self.math_content_lines += len(content)
+            self.math_content_removed += fp
 
     def to_dict(self) -> dict:
         p, r, f = _prf(self.tp, self.fp, self.fn)
         n = max(self.rows, 1)
-        return {
+        out = {
             "rows": self.rows,
             "tp": self.tp, "fp": self.fp, "fn": self.fn,
             "micro": {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)},
             "macro": {"precision": round(self.macro_p / n, 4), "recall": round(self.macro_r / n, 4),
                       "f1": round(self.macro_f1 / n, 4)},
         }
+        if self.math_rows:
+            out["math"] = {
+                "rows": self.math_rows,
+                "formula_lines": self.formula_lines,
+                "formula_deleted": self.formula_removed,
+                "formula_kept": _kept_share(self.formula_removed, self.formula_lines),
+                "content_lines": self.math_content_lines,
+                "content_deleted": self.math_content_removed,
+                "content_kept": _kept_share(self.math_content_removed, self.math_content_lines),
+            }
+        return out
+
+
+def _kept_share(removed: int, total: int) -> float:
+    return round(1 - removed / total, 4) if total else 1.0
 
 
 @dataclass
@@ -77,10 +108,11 @@ class LineScorer:
 
     groups: dict[tuple[str, str], LineCounts] = field(default_factory=dict)
 
-    def add(self, view: str, source: str, removed: Iterable[int], noisy: set[int], content: set[int]) -> None:
+    def add(self, view: str, source: str, removed: Iterable[int], noisy: set[int], content: set[int],
+            formula: set[int] | None = None) -> None:
         removed = set(removed)
         for key in ((view, source), (view, "ALL")):
-            self.groups.setdefault(key, LineCounts()).add(removed, noisy, content)
+            self.groups.setdefault(key, LineCounts()).add(removed, noisy, content, formula)
 
     def to_dict(self) -> dict:
         return _by_view_and_source(self.groups)

@@ -166,14 +166,24 @@ def eval_words(gold: str | Path, predict: Callable[[Sequence[str]], list[str]] |
     return {"gold": str(gold), "rows": len(rows), "skipped_rows": skipped, "scores": scorer.to_dict()}
 
 
+def _line_row_with_formulas(raw: dict) -> tuple[Any, set[int] | None] | None:
+    """A line row and, for math rows (README "Math lines"), its ``meta.formula_lines``."""
+    row = line_row(raw)
+    if row is None:
+        return None
+    meta = raw.get("meta")
+    formula = meta.get("formula_lines") if isinstance(meta, dict) else None
+    return row, (None if formula is None else {int(i) for i in formula})
+
+
 def eval_lines(gold: str | Path, predict: Callable[[Sequence[str]], list[list[int]]], *,
                views: set[str] | None = None, sources: set[str] | None = None, limit: int | None = None) -> dict:
     """Line-wise P/R/F1 (micro and macro) per view and source; see `prox.evaluate.metrics`."""
-    rows, skipped = _select(gold, line_row, views=views, sources=sources, limit=limit)
+    rows, skipped = _select(gold, _line_row_with_formulas, views=views, sources=sources, limit=limit)
     scorer = LineScorer()
     for batch in _batches(rows):
-        for r, removed in zip(batch, predict([r.text for r in batch])):
-            scorer.add(r.view or "-", r.source or "-", removed, r.noisy, r.content)
+        for (r, formula), removed in zip(batch, predict([r.text for r, _ in batch])):
+            scorer.add(r.view or "-", r.source or "-", removed, r.noisy, r.content, formula)
     return {"gold": str(gold), "rows": len(rows), "skipped_rows": skipped, "scores": scorer.to_dict()}
 
 
