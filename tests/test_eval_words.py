@@ -2,15 +2,20 @@
 "Word-level files"), side by side with the raw text and the rows' extractor outputs."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from prox.cli import app
 from prox.evaluate.metrics import WordScorer, word_bag, word_prf
 from prox.evaluate.run import eval_words, text_predictor, word_row
 from test_refine_fakes import WordRuleRefiner, expected_text
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 WORDS_DEV = SHARED / "benchmarks" / "words-public-dev.jsonl.gz"
+FAKE = "test_refine_fakes:make_refiner"
 
 
 def need(path: Path) -> Path:
@@ -118,3 +123,49 @@ def test_a_chunk_stage_drop_is_empty_output():
     # strict executor: fewer than 10 words left after the chunk program drops the document
     text = "Home\nMenu\nOne two three four five six seven eight nine."
     assert text_predictor(WordRuleRefiner(min_doc_words=0), stages=["chunk"])([text]) == [""]
+
+
+SENTENCE = "A real sentence with enough words to keep it here, and it goes on for a little while longer."  # 19 words
+SHORT = "A shorter page of twelve words that the doc stage will drop."
+
+
+def _gold_file(tmp_path: Path) -> Path:
+    rows = [
+        {"id": "p1:wet", "source": "s", "view": "wet", "gold_text": SENTENCE,
+         "text": f"Home\nAbout us\n{SENTENCE}\nShare", "baselines": {"extractor": "A real sentence with enough words"}},
+        {"id": "p2:wet", "source": "t", "view": "wet", "gold_text": SHORT, "text": SHORT, "baselines": {"extractor": ""}},
+        {"id": "bad", "source": "s", "view": "wet", "text": "no gold_text"},
+    ]
+    gold = tmp_path / "words.jsonl"
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return gold
+
+
+def test_eval_words_cli_json_and_table(tmp_path):
+    gold = _gold_file(tmp_path)
+    args = ["eval", "words", str(gold), "-r", FAKE, "-O", "min_doc_words=15"]
+    res = CliRunner().invoke(app, [*args, "--json", "-o", str(tmp_path / "out.json")])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out == json.loads((tmp_path / "out.json").read_text())
+    assert (out["refiner"], out["stages"], out["rows"], out["skipped_rows"]) == (FAKE, ["doc", "chunk"], 2, 1)
+    s = out["scores"]["wet"]["s"]["outputs"]
+    assert s["refiner"]["f1"] == 1.0  # nav lines removed, the sentence kept
+    assert s["raw"]["precision"] == pytest.approx(19 / 23, abs=1e-4) and s["raw"]["recall"] == 1.0
+    assert s["extractor"]["precision"] == 1.0 and s["extractor"]["recall"] == pytest.approx(6 / 19, abs=1e-4)
+    t = out["scores"]["wet"]["t"]["outputs"]
+    assert t["refiner"] == {"rows": 1, "precision": 1.0, "recall": 0.0, "f1": 0.0}  # dropped (< 15 words): empty
+    assert t["raw"]["f1"] == 1.0
+    assert list(out["scores"]["wet"]) == ["s", "t", "ALL"]
+
+    res = CliRunner().invoke(app, [*args, "--stages", "chunk", "-o", str(tmp_path / "chunk.json")])
+    assert res.exit_code == 0, res.output
+    assert "Words: mean P / R / F1" in res.output and not res.output.lstrip().startswith("{")
+    for label in (f"{FAKE} (chunk)", "raw text", "extractor", "ALL"):
+        assert label in res.output
+    chunk = json.loads((tmp_path / "chunk.json").read_text())
+    assert chunk["stages"] == ["chunk"]
+    assert chunk["scores"]["wet"]["t"]["outputs"]["refiner"]["f1"] == 1.0  # no doc stage, kept whole
+
+    for bad in (["--stages", "chunk,html"], ["-O", "nonsense"]):
+        assert CliRunner().invoke(app, [*args, *bad]).exit_code != 0
