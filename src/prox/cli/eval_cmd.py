@@ -48,14 +48,16 @@ def _print_tables(tables: list) -> None:
     if not console.is_terminal:  # a pipe or a file: do not squeeze the columns into 80 characters
         console = Console(width=max(console.width, 250))
     for t in tables:
-        table = Table(title=t.title, box=box.SIMPLE_HEAD, title_justify="left")
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for name in t.columns:
             table.add_column(name, justify="left" if name in ("view", "source") else "right")
         for row in t.rows:
             table.add_row(*row)
+        console.print(f"[bold]{t.title}[/bold]", highlight=False, soft_wrap=True)
         console.print(table)
         if t.caption:
             console.print(t.caption, highlight=False, soft_wrap=True)
+        console.print()
 
 
 def _sets(values: Optional[List[str]]) -> Optional[set[str]]:
