@@ -116,9 +116,70 @@ def test_eval_cli_baselines_json(tmp_path):
          "noisy_lines": [0, 2], "content_lines": [1], "uncertain_lines": []},
     ]
     gold.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    res = CliRunner().invoke(app, ["eval", "lines", str(gold), "--baseline", "c4"])
+    res = CliRunner().invoke(app, ["eval", "lines", str(gold), "--baseline", "c4", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["baselines"]["c4"]["scores"]["dclm"]["s"]["micro"]["f1"] == 1.0
+    assert "refiner" not in out  # --baseline alone scores only the baselines
     res = CliRunner().invoke(app, ["eval", "lines", str(gold), "--baseline", "nope"])
     assert res.exit_code != 0
+
+
+def test_math_rows_count_formula_and_content_lines_kept():
+    c = LineCounts()
+    c.add([0, 2, 3], noisy={0}, content={1, 2, 3, 4}, formula={2, 4})
+    c.add([1], noisy={1}, content={0})  # not a math row: no formula counts
+    m = c.to_dict()["math"]
+    assert m == {"rows": 1, "formula_lines": 2, "formula_deleted": 1, "formula_kept": 0.5,
+                 "content_lines": 4, "content_deleted": 2, "content_kept": 0.5}
+    plain = LineCounts()
+    plain.add([1], noisy={1}, content={0})
+    assert "math" not in plain.to_dict()
+
+
+def test_reproduces_readme_math_formula_deletions():
+    """README "Math lines" baselines: the < 5 words rule deletes 269 of the 983 formula lines,
+    the C4 rule 688; removing nothing keeps every formula and content line."""
+    gold = need(BENCH / "lines-math-public.jsonl.gz")
+    math = {b: eval_lines(gold, line_predictor(baseline=b))["scores"]["md"]["ALL"]["math"]
+            for b in ("nothing", "short", "c4")}
+    assert (math["short"]["formula_lines"], math["short"]["formula_deleted"]) == (983, 269)
+    assert math["c4"]["formula_deleted"] == 688
+    assert math["c4"]["formula_kept"] == round(1 - 688 / 983, 4)
+    assert (math["nothing"]["formula_kept"], math["nothing"]["content_kept"]) == (1.0, 1.0)
+    assert math["nothing"]["rows"] == 62 and math["nothing"]["content_lines"] == 1864
+    per_source = eval_lines(gold, line_predictor(baseline="short"), sources={"approach0-mse"})["scores"]["md"]
+    assert per_source["approach0-mse"]["math"]["formula_lines"] == 541
+    # rows without meta.formula_lines have no math figures
+    dev = eval_lines(need(BENCH / "lines-public-dev.jsonl.gz"), line_predictor(baseline="nothing"), limit=20)
+    assert all("math" not in g for by_source in dev["scores"].values() for g in by_source.values())
+
+
+def test_eval_cli_prints_tables_and_scores_a_refiner_beside_baselines(tmp_path):
+    from typer.testing import CliRunner
+
+    from prox.cli import app
+
+    gold = need(BENCH / "lines-math-public.jsonl.gz")
+    res = CliRunner().invoke(app, ["eval", "lines", str(gold), "-r", "rules:c4", "-b", "short", "-b", "nothing",
+                                   "-o", str(tmp_path / "out.json")])
+    assert res.exit_code == 0, res.output
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["refiner"] == "rules:c4" and list(out["baselines"]) == ["short", "nothing"]
+    refined = out["scores"]["md"]["ALL"]
+    assert refined["rows"] == 62 and refined["math"]["formula_lines"] == 983
+    table = res.output
+    assert "Lines: micro P / R / F1 / macro F1" in table and "Math rows: formula lines kept (deleted)" in table
+    row = next(line for line in table.splitlines() if "ALL" in line and "983" in line)
+    m = refined["math"]
+    assert f"{m['formula_kept']:.3f} ({m['formula_deleted']}) / {m['content_kept']:.3f}" in row
+    assert "0.726 (269)" in row and "1.000 (0) / 1.000" in row
+    header = next(line for line in table.splitlines() if "rules:c4" in line)
+    assert header.index("rules:c4") < header.index("short") < header.index("nothing")
+
+    docs = need(BENCH / "docs-public.jsonl.gz")
+    res = CliRunner().invoke(app, ["eval", "docs", str(docs), "-b", "doc-rule", "--source", "dclm-human-majority"])
+    assert res.exit_code == 0, res.output
+    assert "0.545 / 0.551 / 0.548 · 0.628 · 0.592" in res.output  # README doc rule: 0.548 / 0.628 / 0.592
+    res = CliRunner().invoke(app, ["eval", "docs", str(docs), "-b", "doc-rule", "--source", "dclm-human-majority", "--json"])
+    assert json.loads(res.output)["baselines"]["doc-rule"]["docs"] == 218

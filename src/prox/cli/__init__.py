@@ -22,7 +22,7 @@ _COMMAND_MODULES = [
     "train_cmd",     # prox train (sub-app)
     "train_builtin_cmd",  # prox train builtin
     "train_lm_cmd",  # prox train lm
-    "eval_cmd",      # prox eval lines | docs
+    "eval_cmd",      # prox eval lines | docs | words
     "annotate_cmd",  # prox annotate
     "compare_cmd",   # prox compare
     "report_cmd",    # prox report
