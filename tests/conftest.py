@@ -24,3 +24,9 @@ def benchmark_rows(name: str) -> list[dict]:
 def math_rows() -> list[dict]:
     """The public math pages with line and formula labels (lines-math-public)."""
     return benchmark_rows("lines-math-public.jsonl.gz")
+
+
+@pytest.fixture(scope="session")
+def benchmark_docs() -> list[dict]:
+    """The public doc labels (docs-public): DCLM human labels, math Q&A, pure-noise pages."""
+    return benchmark_rows("docs-public.jsonl.gz")

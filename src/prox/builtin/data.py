@@ -51,6 +51,7 @@ class LineRow:
     group: str  # documents of one group never straddle cross-validation folds
     view: str = ""
     source: str = ""
+    weight: float = 1.0  # sample weight of the row's lines in the line model's fit
 
 
 @dataclass
@@ -59,6 +60,8 @@ class DocRow:
     text: str
     keep: bool
     source: str = ""
+    weight: float = 1.0  # sample weight in the doc model's fit
+    tune: bool = True  # used to choose C and the threshold (assembled rows only add evidence)
 
 
 @dataclass

@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from prox import mathtext
+
 # C4 line rule (Raffel et al. 2020, "Exploring the limits of transfer learning", §2.2).
 C4_TERMINAL = (".", "!", "?", '"')
 C4_BAD_SUBSTRINGS = ("javascript", "cookie", "lorem ipsum")
@@ -35,6 +37,9 @@ _UPPER = re.compile(r"[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯΑ-Ω]")
 _DIGIT = re.compile(r"\d")
 _NUMBER_MARKER = re.compile(r"\d{1,3}[.)] ")
 _TITLE = re.compile(r" [A-ZÀ-ÖØ-ÞĀ-ŽА-ЯΑ-Ω]")
+# Chinese, Japanese and Korean are written without spaces: each of these characters counts as
+# a word, so a CJK sentence is not mistaken for a one-word menu item.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 CHAR_SAMPLE = 200  # characters of a line used for the character-class ratios
 WORD_SAMPLE = 60  # words of a line used for the word-class ratios
 TOKEN_HEAD, TOKEN_TAIL = 32, 16  # words of a long line that give tokens (its head and tail)
@@ -63,11 +68,13 @@ BASE_NAMES = [
     "upper_ratio", "digit_ratio", "alpha_ratio", "starts_bullet", "pipe_count",
     "title_ratio", "linkish", "dup_count", "mean_word_len", "stop_ratio", "c4_fail",
     "short", "long", "punct_ratio", "indent", "number_marker", "inner_tabs",
+    "math_markup", "math_block", "math_symbols",
 ]
 _NB = len(BASE_NAMES)
 _BLANK_BASE = [1.0] + [0.0] * (_NB - 1)
 # Base facts copied from each non-blank neighbour.
-_CTX = ["log_words", "ends_sentence", "upper_ratio", "title_ratio", "c4_fail", "stop_ratio", "linkish", "indent"]
+_CTX = ["log_words", "ends_sentence", "upper_ratio", "title_ratio", "c4_fail", "stop_ratio", "linkish", "indent",
+        "math_markup", "math_block"]
 WINDOW = 10  # non-blank lines on each side for the "section" averages
 _CTX_IDX = [BASE_NAMES.index(n) for n in _CTX]
 CONTEXT_OFFSETS = (-3, -2, -1, 1, 2, 3)
@@ -82,7 +89,7 @@ LINE_FEATURES: list[str] = (
         "blank_before", "blank_after",
         "token_mean_prev", "token_mean_next", "long_frac_prev", "long_frac_next",
         "doc_log_lines", "doc_log_words", "doc_short_frac", "doc_sentence_frac", "doc_mean_words",
-        "doc_blank_frac", "doc_token_mean", "doc_dup_frac",
+        "doc_blank_frac", "doc_token_mean", "doc_dup_frac", "doc_math_frac",
     ]
 )
 
@@ -141,6 +148,7 @@ def base_features(line: str, dup_count: int) -> list[float]:
     n_chars = len(stripped)
     words = stripped.split()
     n_words = len(words)
+    n_units = n_words + len(_CJK.findall(stripped))  # words, counting each CJK character as one
     # character classes on a bounded prefix: ratios converge fast and long lines stay cheap
     sample = stripped[:CHAR_SAMPLE]
     n_sample = len(sample)
@@ -158,7 +166,7 @@ def base_features(line: str, dup_count: int) -> list[float]:
     return [
         0.0,
         math.log1p(n_chars),
-        math.log1p(n_words),
+        math.log1p(n_units),
         1.0 if ends_sentence else 0.0,
         1.0 if last == ":" else 0.0,
         1.0 if (last in _TERMINAL and not ends_sentence and last != ":") else 0.0,
@@ -173,12 +181,15 @@ def base_features(line: str, dup_count: int) -> list[float]:
         (n_chars - n_words + 1) / n_words,
         stops,
         1.0 if c4_fail else 0.0,
-        1.0 if n_words < SHORT_LINE_WORDS else 0.0,
-        1.0 if n_words >= LONG_LINE_WORDS else 0.0,
+        1.0 if n_units < SHORT_LINE_WORDS else 0.0,
+        1.0 if n_units >= LONG_LINE_WORDS else 0.0,
         punct / n_sample,
         math.log1p(len(lead) + 3 * lead.count("\t")),
         1.0 if _NUMBER_MARKER.match(stripped) else 0.0,
         float(min(stripped.count("\t"), 10)),
+        1.0 if mathtext.has_markup(stripped) else 0.0,
+        0.0,  # math_block: a fact of the document, set by base_matrix / line_batch
+        math.log1p(min(mathtext.symbol_count(stripped), MATH_SYMBOLS_CAP)),
     ]
 
 
@@ -189,6 +200,24 @@ _I_DUP = BASE_NAMES.index("dup_count")
 _I_SHORT = BASE_NAMES.index("short")
 _I_LONG = BASE_NAMES.index("long")
 _I_INDENT = BASE_NAMES.index("indent")
+_I_MARKUP = BASE_NAMES.index("math_markup")
+_I_BLOCK = BASE_NAMES.index("math_block")
+_I_SYMBOLS = BASE_NAMES.index("math_symbols")
+MATH_SYMBOLS_CAP = 20  # more math signs than this say nothing new about a line
+
+
+def protected_rows(base: np.ndarray) -> np.ndarray:
+    """Lines with formula evidence (math markup or inside a math block): never noise."""
+    return (base[:, _I_MARKUP] > 0) | (base[:, _I_BLOCK] > 0)
+
+
+def _set_math_blocks(base: np.ndarray, lines: Sequence[str], offset: int = 0) -> None:
+    """Mark the lines of one document that lie in a multi-line math block (in place)."""
+    block = mathtext.block_lines(lines)
+    if block.any():
+        idx = np.flatnonzero(block) + offset
+        idx = idx[base[idx, _I_BLANK] == 0.0]
+        base[idx, _I_BLOCK] = 1.0
 
 
 def _window_means(values: np.ndarray, k: np.ndarray, m: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +239,10 @@ def base_matrix(lines: Sequence[str]) -> np.ndarray:
             counts[k] = counts.get(k, 0) + 1
     if not keys:
         return np.zeros((0, _NB))
-    return np.array([base_features(ln, counts.get(k, 0)) for ln, k in zip(lines, keys)], dtype=np.float64)
+    base = np.array([base_features(ln, counts.get(k, 0)) for ln, k in zip(lines, keys)], dtype=np.float64)
+    if mathtext.may_have_blocks("\n".join(lines)):
+        _set_math_blocks(base, lines)
+    return base
 
 
 def doc_line_features(base: np.ndarray, token_scores: np.ndarray) -> np.ndarray:
@@ -297,6 +329,7 @@ def doc_line_features(base: np.ndarray, token_scores: np.ndarray) -> np.ndarray:
         1.0 - m / n,
         float(nts.mean()),
         float((nb[:, _I_DUP] > 0).mean()),
+        float(protected_rows(nb).mean()),
     ]
     out[:, col : col + len(doc)] = doc
     return out
@@ -407,12 +440,13 @@ def flat_line_features(base: np.ndarray, token_scores: np.ndarray, doc_lines: np
     out[:, col : col + pos.shape[1]] = pos
     col += pos.shape[1]
     sums = np.add.reduceat(
-        np.stack([nb[:, _I_SHORT], nb[:, _I_SENT], words, ts, (nb[:, _I_DUP] > 0).astype(float)], axis=1), starts
+        np.stack([nb[:, _I_SHORT], nb[:, _I_SENT], words, ts, (nb[:, _I_DUP] > 0).astype(float),
+                  protected_rows(nb).astype(float)], axis=1), starts
     )
     means = sums / m_doc[:, None]
     docf = np.stack(
         [np.log1p(m_doc), np.log1p(np.add.reduceat(words, starts)), means[:, 0], means[:, 1], means[:, 2],
-         1.0 - m_doc / n_doc, means[:, 3], means[:, 4]],
+         1.0 - m_doc / n_doc, means[:, 3], means[:, 4], means[:, 5]],
         axis=1,
     )
     out[:, col : col + docf.shape[1]] = docf[doc]
@@ -424,7 +458,7 @@ DOC_FEATURES = [
     "log_words", "log_lines", "noise_line_frac", "noise_word_frac", "mean_noise_prob",
     "short_frac", "sentence_frac", "c4_fail_frac", "stop_ratio", "mean_words_per_line",
     "upper_ratio", "digit_ratio", "alpha_ratio", "dup_frac", "bullet_frac", "linkish_frac",
-    "mean_word_len", "pipe_frac", "kept_words_log", "long_frac",
+    "mean_word_len", "pipe_frac", "kept_words_log", "long_frac", "math_frac",
 ]
 
 
@@ -462,6 +496,7 @@ def doc_features(base: np.ndarray, line_probs: np.ndarray, threshold: float) -> 
         float((b[:, idx("pipe_count")] > 0).mean()),
         math.log1p(float(words[~noisy].sum())),
         float(b[:, _I_LONG].mean()),
+        float(protected_rows(b).mean()),
     ]
 
 
@@ -472,7 +507,7 @@ def doc_features(base: np.ndarray, line_probs: np.ndarray, threshold: float) -> 
 # at once: each distinct line is handled once, and the per-line work is done by C-level
 # `map`s over lists and numpy over the batch's code points, not by Python loops.
 
-_CP_LETTER, _CP_UPPER, _CP_DIGIT, _CP_SPACE, _CP_WS, _CP_WORD = 1, 2, 4, 8, 16, 32
+_CP_LETTER, _CP_UPPER, _CP_DIGIT, _CP_SPACE, _CP_WS, _CP_WORD, _CP_CJK = 1, 2, 4, 8, 16, 32, 64
 _char_table_cache: list[np.ndarray] = []
 
 
@@ -483,7 +518,7 @@ def char_table() -> np.ndarray:
         text = every.tobytes().decode("utf-32-le", "surrogatepass")
         table = np.zeros(0x110000, dtype=np.uint8)
         for pattern, bit in ((_LETTER, _CP_LETTER), (_UPPER, _CP_UPPER), (_DIGIT, _CP_DIGIT), (re.compile(r"\s"), _CP_WS),
-                             (re.compile(r"\w"), _CP_WORD)):
+                             (re.compile(r"\w"), _CP_WORD), (_CJK, _CP_CJK)):
             # each match is one character: replacing it by NUL keeps the positions
             marked = np.frombuffer(pattern.sub("\x00", text).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
             hit = marked == 0
@@ -642,6 +677,7 @@ def unique_base(uniq: Sequence[str], lows: Sequence[str]) -> np.ndarray:
     word_start = ~ws
     word_start[1:] &= ws[:-1]
     n_words = _segment_sums(word_start, st, end)
+    n_units = n_words + _segment_sums((flags & _CP_CJK) != 0, st, end)
     cw = np.cumsum(word_start)
     line_of = np.repeat(np.arange(L), n_chars + 1)[: len(cp)]
     word_idx = cw - (cw[st] - word_start[st])[line_of]  # 1-based index of the word a character is in
@@ -683,7 +719,7 @@ def unique_base(uniq: Sequence[str], lows: Sequence[str]) -> np.ndarray:
     c4_fail = ~c4_ok | has_match(_C4_BAD_RE)
     cnt = str.count
     out[:, 1] = _log1p_int(n_chars)
-    out[:, 2] = _log1p_int(n_words)
+    out[:, 2] = _log1p_int(n_units)
     out[:, 3] = ends_sentence
     out[:, 4] = ends_colon
     out[:, 5] = ends_term & ~ends_sentence & ~ends_colon
@@ -697,11 +733,14 @@ def unique_base(uniq: Sequence[str], lows: Sequence[str]) -> np.ndarray:
     out[:, 14] = (n_chars - n_words + 1) / n_words
     out[:, 15] = stops / n_ws
     out[:, 16] = c4_fail
-    out[:, 17] = n_words < SHORT_LINE_WORDS
-    out[:, 18] = n_words >= LONG_LINE_WORDS
+    out[:, 17] = n_units < SHORT_LINE_WORDS
+    out[:, 18] = n_units >= LONG_LINE_WORDS
     out[:, 19] = (n_sample - alpha - digits - spaces) / n_sample
     out[:, 21] = _not_none(map(_NUMBER_MARKER.match, uniq))
     out[:, 22] = np.minimum(np.fromiter(map(cnt, uniq, repeat("\t")), dtype=np.int64, count=L), 10)
+    out[:, _I_MARKUP] = np.fromiter(map(mathtext.has_markup, uniq), dtype=bool, count=L)
+    symbols = np.fromiter(map(mathtext.symbol_count, uniq), dtype=np.int64, count=L)
+    out[:, _I_SYMBOLS] = _log1p_int(np.minimum(symbols, MATH_SYMBOLS_CAP))
     return out
 
 
@@ -751,6 +790,11 @@ def line_batch(docs_lines: Sequence[Sequence[str]]) -> LineBatch:
         if len(ind):
             tabs = np.array([lines[i][: lead[i]].count("\t") for i in ind.tolist()], dtype=np.int64)
             base[ind, _I_INDENT] = _log1p_int(lead[ind] + 3 * tabs)
+    start = 0
+    for dl, n in zip(docs_lines, counts.tolist()):
+        if n and mathtext.may_have_blocks("\n".join(dl)):
+            _set_math_blocks(base, dl, start)
+        start += n
     return LineBatch(lines, counts, uniq, lows, line_uniq, base)
 
 
@@ -789,6 +833,6 @@ def batch_doc_features(base: np.ndarray, line_probs: np.ndarray, doc_lines: np.n
         mean[:, _I_SHORT], mean[:, _I_SENT], mean[:, idx("c4_fail")], sums[:, 7] / total, wsum / m,
         mean[:, idx("upper_ratio")], mean[:, idx("digit_ratio")], mean[:, idx("alpha_ratio")], sums[:, 5] / m,
         mean[:, idx("starts_bullet")], mean[:, idx("linkish")], sums[:, 8] / total, sums[:, 6] / m,
-        np.log1p(sums[:, 4]), mean[:, _I_LONG],
+        np.log1p(sums[:, 4]), mean[:, _I_LONG], np.add.reduceat(protected_rows(b).astype(float), st) / m,
     ])
     return out

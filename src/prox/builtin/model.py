@@ -185,11 +185,14 @@ class BuiltinModel:
             self._token_table_of = self.vocab
         return self._token_table
 
-    def analyze(self, texts: Sequence[str]) -> list["DocAnalysis"]:
+    def analyze(self, texts: Sequence[str], *, protect_math: bool = True) -> list["DocAnalysis"]:
         """Line noise probabilities (and the facts the doc model needs) for each text.
 
         The whole batch is handled at once: every distinct line is featurised and scored
         by the token model once, the trees run over all non-blank lines together.
+        With ``protect_math`` (the default) a line with formula evidence (math markup, or
+        inside a multi-line math block: `prox.mathtext`) gets P(noise) = 0: a formula is
+        content even where it looks like a menu item to the trees.
         """
         docs_lines = [F.split_lines(t) for t in texts]
         lb = F.line_batch(docs_lines)
@@ -200,6 +203,8 @@ class BuiltinModel:
         probs = np.zeros(len(lb.lines))
         if len(X):
             probs[flat_nb] = sigmoid(self.trees.raw(X))
+        if protect_math:
+            probs[F.protected_rows(lb.base)] = 0.0
         out = []
         bounds = np.cumsum(lb.doc_lines).tolist()
         nb_bounds = np.searchsorted(flat_nb, bounds).tolist()

@@ -74,11 +74,11 @@ def token_matrix(token_lists: Sequence[list[str]], vocab: dict[str, int]):
     return csr_matrix((data, np.array(indices, dtype=np.int64), np.array(indptr)), shape=(len(token_lists), len(vocab)))
 
 
-def _fit_token_lr(X, y, cfg: TrainConfig):
+def _fit_token_lr(X, y, cfg: TrainConfig, weight: np.ndarray):
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(C=cfg.token_C, solver="liblinear", max_iter=200, random_state=cfg.seed)
-    clf.fit(X, y)
+    clf.fit(X, y, sample_weight=weight)
     return clf
 
 
@@ -133,6 +133,7 @@ def prepare_line_data(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[s
     tok_doc_a = np.array(tok_doc)
     tok_label_a = np.array(tok_label)
     tok_fold = doc_fold[tok_doc_a]
+    tok_weight = np.array([r.weight for r in rows])[tok_doc_a] if len(tok_doc_a) else np.zeros(0)
     vocab = build_vocab([t for t, lab in zip(tok_lists, tok_label) if lab >= 0], cfg.min_df)
     Xt = token_matrix(tok_lists, vocab)
     log.info("token matrix %s, vocab %d (%.1fs)", Xt.shape, len(vocab), time.time() - t0)
@@ -141,9 +142,9 @@ def prepare_line_data(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[s
     for k in range(cfg.folds):
         tr = labelled & (tok_fold != k)
         te = tok_fold == k
-        clf = _fit_token_lr(Xt[tr], tok_label_a[tr], cfg)
+        clf = _fit_token_lr(Xt[tr], tok_label_a[tr], cfg, tok_weight[tr])
         oof[te] = clf.decision_function(Xt[te])
-    clf = _fit_token_lr(Xt[labelled], tok_label_a[labelled], cfg)
+    clf = _fit_token_lr(Xt[labelled], tok_label_a[labelled], cfg, tok_weight[labelled])
     inv = {i: t for t, i in vocab.items()}
     weights = {inv[i]: float(w) for i, w in enumerate(clf.coef_[0]) if abs(w) >= cfg.min_token_weight}
     token_bias = float(clf.intercept_[0])
@@ -190,10 +191,11 @@ def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[st
         )
 
     lab = data.y >= 0
+    weight = np.array([r.weight for r in rows])[data.row]
     oof_p = np.zeros(len(data.y))
     for k in range(cfg.folds):
         tr, te = lab & (data.fold != k), data.fold == k
-        oof_p[te] = hgb().fit(data.X[tr], data.y[tr]).predict_proba(data.X[te])[:, 1]
+        oof_p[te] = hgb().fit(data.X[tr], data.y[tr], sample_weight=weight[tr]).predict_proba(data.X[te])[:, 1]
     data = LineData(data.X[lab], data.y[lab], data.fold[lab], data.row[lab], data.view[lab])
     oof_p = oof_p[lab]
     sel = data.view == cfg.threshold_view
@@ -208,7 +210,7 @@ def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[st
         tp = int((pred & (data.y[s] == 1)).sum())
         cv[f"oof_f1_{v or 'unnamed'}"] = round(2 * tp / max(pred.sum() + data.y[s].sum(), 1), 4)
     log.info("line CV: %s (%.1fs)", cv, time.time() - t0)
-    final = hgb().fit(data.X, data.y)
+    final = hgb().fit(data.X, data.y, sample_weight=weight[lab])
     return weights, token_bias, Trees.from_sklearn(final), threshold, cv
 
 
@@ -219,32 +221,42 @@ def train_doc_model(model: BuiltinModel, rows: Sequence[DocRow], cfg: TrainConfi
     from sklearn.model_selection import StratifiedKFold
 
     y = np.array([1 if r.keep else 0 for r in rows])
-    minority = int(min(y.sum(), len(y) - y.sum()))
+    tune = np.array([r.tune for r in rows], dtype=bool)
+    weight = np.array([r.weight for r in rows], dtype=np.float64)
+    minority = int(min(y[tune].sum(), tune.sum() - y[tune].sum()))
     # stratified cross-validation needs at least two documents of each class
-    if len(rows) < 10 or minority < 2:
+    if tune.sum() < 10 or minority < 2:
         return None, {"skipped": "need >= 10 doc labels with >= 2 of each class",
                       "docs": len(rows), "keep": int(y.sum()), "drop": int(len(y) - y.sum())}
     docs = model.analyze([r.text for r in rows])
     X = np.array([F.doc_features(d.base, d.probs, model.line_threshold) for d in docs])
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0)
+    # standardise on the labelled rows: assembled rows must not set the scale of a feature
+    mean = X[tune].mean(axis=0)
+    scale = X[tune].std(axis=0)
     scale[scale == 0] = 1.0
     Z = (X - mean) / scale
     skf = StratifiedKFold(n_splits=min(cfg.folds + 1, minority), shuffle=True, random_state=cfg.seed)
+    # assembled rows (tune=False) are spread over the folds too; only the labelled rows choose C and the threshold
+    strata = np.where(tune, y, 2)
     best = None
     for C in (0.01, 0.03, 0.1, 0.3, 1.0):
         oof = np.zeros(len(y))
-        for tr, te in skf.split(Z, y):
-            oof[te] = LogisticRegression(C=C, max_iter=1000).fit(Z[tr], y[tr]).predict_proba(Z[te])[:, 1]
+        for tr, te in skf.split(Z, strata):
+            fit = LogisticRegression(C=C, max_iter=1000).fit(Z[tr], y[tr], sample_weight=weight[tr])
+            oof[te] = fit.predict_proba(Z[te])[:, 1]
         # the drop class is the positive one: threshold on P(drop) = 1 - P(keep)
-        thr, f1 = best_threshold(1 - y, 1 - oof)
+        thr, f1 = best_threshold(1 - y[tune], 1 - oof[tune])
         if best is None or f1 > best[1] + 1e-9:
-            best = (C, f1, 1 - thr)
-    C, f1, keep_thr = best
-    clf = LogisticRegression(C=C, max_iter=1000).fit(Z, y)
+            best = (C, f1, 1 - thr, oof)
+    C, f1, keep_thr, oof = best
+    clf = LogisticRegression(C=C, max_iter=1000).fit(Z, y, sample_weight=weight)
     # P(drop) >= thr  <=>  P(keep) <= 1 - thr; keep when P(keep) > keep_thr (nudged to be strict)
     doc = DocModel(mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]), float(keep_thr) + 1e-9)
-    return doc, {"docs": len(rows), "C": C, "cv_drop_f1": round(f1, 4), "keep_threshold": round(keep_thr, 4)}
+    summary = {"docs": int(tune.sum()), "C": C, "cv_drop_f1": round(f1, 4), "keep_threshold": round(keep_thr, 4)}
+    if (~tune).any():
+        summary["assembled_docs"] = int((~tune).sum())
+        summary["assembled_cv_keep"] = round(float((oof[~tune] > keep_thr).mean()), 4)
+    return doc, summary
 
 
 def train(line_rows: Sequence[LineRow], doc_rows: Sequence[DocRow], cfg: TrainConfig | None = None,

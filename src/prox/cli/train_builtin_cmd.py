@@ -17,6 +17,9 @@ def train_builtin(
     docs: Optional[List[Path]] = typer.Option(None, "--docs", exists=True, help="doc labels JSONL(.gz) {id, text, keep, source?}, or a `prox refine` output folder (repeatable)"),
     output: Path = typer.Option(..., "--output", "-o", help="model file (.npz) or folder to write builtin.npz into"),
     doc_source: Optional[List[str]] = typer.Option(None, "--doc-source", help="use only doc rows of this source (repeatable), e.g. dclm-human-majority"),
+    math_docs: Optional[Path] = typer.Option(None, "--math-docs", exists=True, help="math Q&A texts (docs-public.jsonl.gz: its mathse-math rows) assembled into labelled math pages with the chrome of the --lines pages (train split only; see prox.builtin.mathpages)"),
+    math_line_weight: float = typer.Option(1.0, help="sample weight of the assembled math pages' lines in the line model (the web rows weigh 1)"),
+    math_doc_weight: float = typer.Option(0.5, help="total weight of the assembled math pages as keep documents in the doc model, relative to the labelled docs (0: lines only)"),
     doc_split: str = typer.Option("train", help="train | all: `train` keeps ids with int(sha1(id)) % 100 < 80 and leaves the rest for `prox eval docs --split holdout`"),
     seed: int = typer.Option(0, help="seed (training is deterministic for a seed)"),
     trees: int = typer.Option(120, help="boosting iterations of the line model"),
@@ -28,6 +31,7 @@ def train_builtin(
 ) -> None:
     """Train the builtin model; prints a JSON summary (cross-validated scores, counts)."""
     from prox.builtin.data import Loaded, load_docs, load_lines
+    from prox.builtin.mathpages import MATH_SOURCE, MathPageConfig, build_pages, keep_docs
     from prox.builtin.train import TrainConfig, train
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(message)s")
@@ -43,16 +47,28 @@ def train_builtin(
         raise typer.BadParameter(str(exc)) from None
     if not data.lines:
         raise typer.BadParameter("no usable line labels found")
+    math_pages = 0
+    if math_docs is not None:
+        math = Loaded()
+        load_docs(math_docs, math, sources={MATH_SOURCE}, split="train")
+        page_cfg = MathPageConfig(seed=seed, doc_weight_share=math_doc_weight, line_weight=math_line_weight)
+        pages = build_pages(math.docs, data.lines, page_cfg)
+        if not pages:
+            raise typer.BadParameter(f"{math_docs}: no {MATH_SOURCE} rows in the train split")
+        data.lines.extend(pages)
+        data.docs.extend(keep_docs(pages, len(data.docs), page_cfg))
+        math_pages = len(pages)
     cfg = TrainConfig(seed=seed, trees=trees, folds=folds, threads=threads, max_depth=max_depth,
                       learning_rate=learning_rate)
     meta = {
         "trained_on": {"lines": [str(p) for p in lines], "docs": [str(p) for p in docs or []],
+                       "math_docs": str(math_docs) if math_docs else None, "math_pages": math_pages,
                        "doc_source": doc_source or [], "doc_split": doc_split},
         "skipped": data.skipped,
     }
     model = train(data.lines, data.docs, cfg, meta=meta)
     path = model.save(output)
     summary = {"model": str(path), "bytes": path.stat().st_size, "line_rows": len(data.lines),
-               "doc_rows": len(data.docs), "skipped": data.skipped,
+               "doc_rows": len(data.docs), "math_pages": math_pages, "skipped": data.skipped,
                "line_cv": model.meta.get("line_cv"), "doc_cv": model.meta.get("doc_cv")}
     typer.echo(json.dumps(summary, indent=2))

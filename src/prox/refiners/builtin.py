@@ -21,25 +21,28 @@ class BuiltinRefiner:
 
     Options: ``line_threshold`` (P(noise) at which a line is removed) and
     ``doc_threshold`` (P(keep) below which a document is dropped) override the model's
-    tuned values. Options meant for other refiners (batch sizes, ...) are ignored.
+    tuned values; ``protect_math=False`` lets the trees remove lines with math markup
+    (by default they are kept, see `BuiltinModel.analyze`). Options meant for other
+    refiners (batch sizes, ...) are ignored.
     """
 
     name = "builtin"
 
     def __init__(self, model: BuiltinModel | str | Path | None = None, *, line_threshold: float | None = None,
-                 doc_threshold: float | None = None, **_ignored: Any) -> None:
+                 doc_threshold: float | None = None, protect_math: bool = True, **_ignored: Any) -> None:
         self.model = model if isinstance(model, BuiltinModel) else BuiltinModel.load(model)
         self.line_threshold = self.model.line_threshold if line_threshold is None else float(line_threshold)
         if doc_threshold is not None:
             self.doc_threshold = float(doc_threshold)
         else:
             self.doc_threshold = self.model.doc.threshold if self.model.doc is not None else 0.0
+        self.protect_math = bool(protect_math)
         self._cache: OrderedDict[str, DocAnalysis] = OrderedDict()
 
     def analyze(self, texts: Sequence[str]) -> list[DocAnalysis]:
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            for text, doc in zip(missing, self.model.analyze(missing)):
+            for text, doc in zip(missing, self.model.analyze(missing, protect_math=self.protect_math)):
                 self._cache[text] = doc
         out = [self._cache[t] for t in texts]
         while len(self._cache) > max(CACHE_DOCS, len(texts)):
