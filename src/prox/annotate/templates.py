@@ -1,7 +1,8 @@
 """Teacher prompt templates: editable text files, rendered with Jinja2.
 
-The defaults live in `prox/templates/` (package data). `--templates DIR` points at a
-folder holding any subset of the same file names; files found there replace the
+The defaults live in `prox/templates/` (package data); the math domain replaces some of them
+with `prox/templates/math/` (formulas are content, Q&A furniture is noise). `--templates DIR`
+points at a folder holding any subset of the same file names; files found there replace the
 defaults one by one, the rest fall back to the packaged ones.
 """
 from __future__ import annotations
@@ -11,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 
 import jinja2
+
+from prox.domains import DEFAULT_DOMAIN, get_domain
 
 SYSTEM = "system.txt"
 # Doc stage: the paper's two additive 0-5 rubrics (ProX §3.2 / appendix: FineWeb-Edu educational
@@ -32,10 +35,13 @@ class TeacherTemplates:
     prefills: dict[str, str] = None  # template name -> start of the assistant answer
 
     @classmethod
-    def load(cls, override_dir: str | Path | None = None) -> "TeacherTemplates":
+    def load(cls, override_dir: str | Path | None = None, domain: str = DEFAULT_DOMAIN) -> "TeacherTemplates":
+        """The packaged templates of ``domain`` (`prox.domains`), with ``override_dir``'s files on top."""
         sources: dict[str, str] = {}
         origin: dict[str, str] = {}
         packaged = resources.files("prox") / "templates"
+        sub = get_domain(domain).templates
+        domain_dir = packaged / sub if sub else None
         override = Path(override_dir) if override_dir else None
         if override is not None and not override.is_dir():
             raise FileNotFoundError(f"--templates: {override} is not a directory")
@@ -43,6 +49,9 @@ class TeacherTemplates:
             if override is not None and (override / name).is_file():
                 sources[name] = (override / name).read_text(encoding="utf-8")
                 origin[name] = str(override / name)
+            elif domain_dir is not None and (domain_dir / name).is_file():
+                sources[name] = (domain_dir / name).read_text(encoding="utf-8")
+                origin[name] = f"package:{sub}"
             else:
                 sources[name] = (packaged / name).read_text(encoding="utf-8")
                 origin[name] = "package"

@@ -40,6 +40,7 @@ def annotate(
     teacher_model: Optional[str] = typer.Option(None, "--teacher-model", help="The model name sent in each request."),
     from_gold: Optional[str] = typer.Option(None, "--from-gold", help="Build records from gold labels instead of a teacher (noisy_lines rows, or keep rows for --task doc)."),
     templates: Optional[Path] = typer.Option(None, "--templates", help="Folder of prompt template files overriding the packaged ones (same names)."),
+    domain: str = typer.Option("web", "--domain", help="web | math: the packaged teacher prompts (math: a mathematical-value rubric, chunk prompts that keep every formula and remove Q&A/forum furniture)."),
     max_removed_share: float = typer.Option(0.8, "--max-removed-share", help="Reject a chunk program removing more than this share of its lines."),
     concurrency: int = typer.Option(8, "--concurrency", help="Teacher requests in flight."),
     max_retries: int = typer.Option(5, "--max-retries", help="Retries per teacher request (429/5xx/timeouts)."),
@@ -69,7 +70,10 @@ def annotate(
             raise typer.BadParameter("teacher annotation needs --teacher-url and --teacher-model")
         from prox.annotate.teacher import OpenAITeacher
 
-        loaded_templates = TeacherTemplates.load(templates)
+        try:
+            loaded_templates = TeacherTemplates.load(templates, domain=domain)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--domain") from None
         teacher = OpenAITeacher.from_url(
             teacher_url, teacher_model, cache_dir=None if no_cache else str(output / "cache"),
             concurrency=concurrency, max_retries=max_retries, timeout_s=timeout,

@@ -21,6 +21,9 @@ EPILOG = """\
   [cyan]prox refine corpus.jsonl.zst -o runs/lm --refiner transformers --model ./my-prox-model --batch-size 16[/cyan]
       an LM refiner (options are passed to the refiner)
 
+  [cyan]prox refine owm.jsonl.gz -o runs/math --refiner vllm --domain math --prox-models /models[/cyan]
+      the released ProX math refiners (/models/math-doc-refining-lm, /models/math-chunk-refining-lm)
+
   [cyan]prox refine corpus.jsonl.gz -o runs/doc --stages doc --limit 1000[/cyan]
       doc stage only, first 1,000 documents
 
@@ -54,6 +57,8 @@ def refine(
     chunk_model: Optional[str] = typer.Option(None, "--chunk-model", help="Chunk-stage model (local path), passed to the refiner."),
     model: Optional[str] = typer.Option(None, "--model", help="Model for both stages (local path or served name), passed to the refiner."),
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Tokenizer directory, passed to the refiner."),
+    domain: str = typer.Option("web", "--domain", help="web | math: which released ProX refiners --prox-models picks. The builtin has one model for both (formulas are protected)."),
+    prox_models: Optional[Path] = typer.Option(None, "--prox-models", help="Local folder holding the released ProX refiners under their names (DIR/math-doc-refining-lm, DIR/math-chunk-refining-lm, ...): sets --doc-model/--chunk-model for --domain."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint, passed to the refiner."),
     constrained: Optional[bool] = typer.Option(None, "--constrained/--unconstrained", help="Grammar-constrained decoding, passed to the refiner."),
     option: List[str] = typer.Option([], "--option", "-O", help=REFINER_OPTION_HELP),
@@ -85,6 +90,8 @@ def refine(
         if value is not None:
             refiner_options[name] = value
     refiner_options.update(parse_refiner_options(option))
+    stage_list = tuple(s.strip() for s in stages.split(",") if s.strip())
+    _domain_models(refiner, domain, prox_models, stage_list, refiner_options)
     slurm = {"partition": slurm_partition, "time": slurm_time, "cpus_per_task": slurm_cpus_per_task,
              "mem_per_cpu_gb": slurm_mem_per_cpu_gb, "gpus_per_task": slurm_gpus_per_task,
              "job_name": slurm_job_name, "qos": slurm_qos}
@@ -92,7 +99,7 @@ def refine(
         slurm["venv_path"] = slurm_venv
     config = RefineConfig(
         inputs=list(inputs), output_dir=str(output), refiner=refiner, refiner_options=refiner_options,
-        stages=tuple(s.strip() for s in stages.split(",") if s.strip()), mode=mode,
+        stages=stage_list, mode=mode,
         text_field=text_field, id_field=id_field, limit=limit, output_format=output_format,
         batch_size=batch_size or 32, max_chars=max_chars, executor=executor, tasks=tasks, workers=workers,
         slurm=slurm if executor == "slurm" else {},
@@ -113,6 +120,28 @@ def refine(
         typer.echo(f"submitted Slurm job {stats['job_name']}; stats.json is written when it finishes")
         return
     typer.echo(_summary(stats, str(output)))
+
+
+def _domain_models(refiner: str, domain: str, models_dir: Path | None, stages: tuple[str, ...],
+                   options: dict[str, Any]) -> None:
+    """Fill doc_model / chunk_model from the released refiners of ``domain`` (explicit ones win)."""
+    from prox.domains import get_domain, released_models
+
+    try:
+        get_domain(domain)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--domain") from None
+    if models_dir is None:
+        return
+    if refiner.split(":", 1)[0] not in ("transformers", "vllm"):
+        raise typer.BadParameter("--prox-models needs an LM refiner that loads local models (transformers or vllm)",
+                                 param_hint="--prox-models")
+    try:
+        found = released_models(domain, models_dir, stages)
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--prox-models") from None
+    for key, path in found.items():
+        options.setdefault(key, path)
 
 
 def _summary(stats: dict[str, Any], output: str) -> str:
