@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from prox.report.data import OUTCOMES, load_rows, load_stats, summarize
+from prox.report.data import OUTCOMES, Summary, load_rows, load_stats, summarize
 
 # Hugging Face Hub size_categories buckets (upper bounds, exclusive).
 SIZE_BUCKETS = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -90,6 +90,7 @@ in `metadata`.
 | characters kept | {s.chars_out:,} ({100 * s.chars_out / max(1, s.chars_in):.1f}%) |
 | lines removed (kept docs) | {s.lines_removed:,} |
 | normalizations (kept docs) | {sum(s.normalizations.values()):,} |
+| formula lines kept | {_formula(s)} |
 
 ### Dropped and failed, by reason
 
@@ -110,3 +111,11 @@ def write_dataset_card(outdir: str | Path, *, pretty_name: str | None = None, li
     path = Path(outdir) / "README.md"
     path.write_text(render_card(outdir, pretty_name=pretty_name, license=license), encoding="utf-8")
     return path
+
+
+def _formula(s: Summary) -> str:
+    """Formula lines (math markup, `prox.mathtext`) kept, removed and lost with dropped documents."""
+    if not s.formula_lines_in:
+        return "none in the input"
+    return (f"{s.formula_lines_kept:,} of {s.formula_lines_in:,} ({100 * s.formula_lines_kept / s.formula_lines_in:.1f}%); "
+            f"{s.formula_lines_removed:,} removed, {s.formula_lines_dropped:,} in dropped docs")

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prox.mathtext import protected_lines
+
 OUTCOMES = ("kept", "dropped", "failed")
 TOP_N = 25  # most frequent removed lines / normalizations shown
 
@@ -89,6 +91,10 @@ class Summary:
     chars_in: int = 0
     chars_out: int = 0
     lines_removed: int = 0
+    # formula lines (`prox.mathtext` evidence) of the input, and where they went
+    formula_lines_in: int = 0
+    formula_lines_removed: int = 0  # inside removed ranges of kept documents
+    formula_lines_dropped: int = 0  # in dropped documents
     removed_lines: Counter = field(default_factory=Counter)
     normalizations: Counter = field(default_factory=Counter)
     error_reasons: Counter = field(default_factory=Counter)
@@ -101,6 +107,10 @@ class Summary:
     @property
     def total(self) -> int:
         return sum(self.counts[o] for o in OUTCOMES)
+
+    @property
+    def formula_lines_kept(self) -> int:
+        return self.formula_lines_in - self.formula_lines_removed - self.formula_lines_dropped
 
 
 def summarize(rows: list[DocRow]) -> Summary:
@@ -118,6 +128,11 @@ def summarize(rows: list[DocRow]) -> Summary:
                 if notes:
                     detail = f"doc_program: {notes[0][:80]}"
             s.reasons[f"{r.outcome}: {detail}"] += 1
+        formula = protected_lines(r.raw.split("\n")) if r.outcome != "failed" else None
+        if formula is not None:
+            s.formula_lines_in += int(formula.sum())
+            if r.outcome == "dropped":
+                s.formula_lines_dropped += int(formula.sum())
         s.errors_per_doc.append(len(r.errors))
         for e in r.errors:
             s.error_reasons[str(e.get("reason", "error"))] += 1
@@ -132,6 +147,7 @@ def summarize(rows: list[DocRow]) -> Summary:
         for a, b in r.removed_ranges:
             for i in range(max(a, 0), min(b, len(lines) - 1) + 1):
                 s.lines_removed += 1
+                s.formula_lines_removed += bool(formula[i])
                 if lines[i].strip():
                     s.removed_lines[lines[i].strip()[:200]] += 1
         for src, tgt in r.normalizations:

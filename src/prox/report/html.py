@@ -180,6 +180,10 @@ def render_html(rows: list[DocRow], stats: dict, *, title: str = "prox refine re
               f'{s.chars_out:,} of {s.chars_in:,}</div>'
               f'<div class="card">lines removed<b>{s.lines_removed:,}</b>in kept docs</div>'
               f'<div class="card">normalizations<b>{sum(s.normalizations.values()):,}</b>in kept docs</div>')
+    if s.formula_lines_in:
+        cards += (f'<div class="card">formula lines kept<b>{100 * s.formula_lines_kept / s.formula_lines_in:.1f}%</b>'
+                  f'{s.formula_lines_kept:,} of {s.formula_lines_in:,}; {s.formula_lines_removed:,} removed, '
+                  f'{s.formula_lines_dropped:,} in dropped docs</div>')
     refiner = stats.get("refiner")
     refiner_name = refiner.get("spec") or refiner.get("name") if isinstance(refiner, dict) else refiner
     config = _table(["setting", "value"], [["refiner", refiner_name or "?"],
