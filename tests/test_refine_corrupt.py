@@ -116,3 +116,36 @@ def test_cli_runs_and_reports(tmp_path):
     assert json.loads((tmp_path / "o" / "stats.json").read_text())["refiner"]["options"] == {"min_doc_words": 120}
     helped = _cli("refine", "--help")
     assert helped.returncode == 0 and "Examples" in helped.stdout and "--stages" in helped.stdout
+
+
+class _ProgramRefiner:
+    """Keeps every document and answers every chunk with one fixed program."""
+
+    name = "fixed-program"
+
+    def __init__(self, chunk_program: str):
+        self.chunk_program = chunk_program
+
+    def doc_programs(self, texts):
+        return ["keep_doc()" for _ in texts]
+
+    def chunk_programs(self, texts):
+        return [[self.chunk_program] for _ in texts]
+
+
+def test_reference_mode_growth_bound_fails_only_that_document(tmp_path):
+    # issue 13: in reference mode this normalize used to build a 4 GB string (MemoryError, task lost)
+    rows = dev_rows(3)
+    assert not any("qz" in r["text"] for r in rows)
+    rows.insert(1, {"id": "blowup", "text": "qz " * 200_000})
+    src = tmp_path / "g.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    refiner = _ProgramRefiner('normalize(source_str="qz", target_str="' + "b" * 20_000 + '")')
+    stats = run([src], tmp_path / "out", refiner=refiner, mode="reference")
+    failed = read_outcome(tmp_path / "out", "failed")
+    assert [r["id"] for r in failed] == ["blowup"]
+    assert failed[0]["error"].startswith("reference_failed: chunk stage: growth_bound: the normalize on program line 1")
+    assert failed[0]["text"] == "qz " * 200_000 and failed[0]["metadata"]["execution"]["outcome"] == "failed"
+    others = read_outcome(tmp_path / "out", "kept") + read_outcome(tmp_path / "out", "dropped")
+    assert sorted(r["id"] for r in others) == sorted(r["id"] for r in rows if r["id"] != "blowup")
+    assert stats["balanced"] and stats["failed_reasons"] == {"reference_failed": 1}

@@ -16,7 +16,9 @@ MAX_ERRORS = 2
 # ProX `apply_chunk_refining.py` CLI default `threshold_1=0.0` (minimum kept ratio to refine).
 KEEP_RATIO = 0.0
 # prox bound (not from the paper): a normalize may not grow the document past
-# max(GROWTH_FACTOR * original length, original length + GROWTH_SLACK_CHARS).
+# max(GROWTH_FACTOR * original length, original length + GROWTH_SLACK_CHARS)
+# (`ExecOptions.growth_limit`; strict mode refuses such a normalize, reference mode fails the
+# document): one short program may otherwise multiply a document's size (and memory) without bound.
 GROWTH_FACTOR = 2.0
 GROWTH_SLACK_CHARS = 4_096
 
@@ -42,6 +44,10 @@ class ExecOptions:
             raise ValueError(f"max_errors must be >= 1, got {self.max_errors}")
         if self.growth_factor < 1.0 or self.growth_slack_chars < 0:
             raise ValueError("growth_factor must be >= 1 and growth_slack_chars >= 0")
+
+    def growth_limit(self, n_chars: int) -> float:
+        """The most characters normalizations may grow a document of ``n_chars`` characters to."""
+        return max(n_chars * self.growth_factor, n_chars + self.growth_slack_chars)
 
 
 DEFAULT_OPTIONS = ExecOptions()
