@@ -21,6 +21,7 @@ _SUMMED = (
     "lines_removed", "normalizations", "program_errors", "programs_ignored",
     "doc_programs_generated", "doc_programs_cached", "chunk_programs_generated", "chunk_programs_cached",
     "refiner_batches", "refiner_batch_failures",
+    "lone_surrogates_replaced", "docs_lone_surrogates_replaced",
 )
 
 
@@ -70,8 +71,13 @@ class TaskStats:
 def write_json_atomic(path: str, data: Any) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    try:
+        payload = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (e.g. in an input path): ASCII escapes read back exactly
+        payload = json.dumps(data, indent=2, ensure_ascii=True).encode("ascii")
+    with open(tmp, "wb") as handle:
+        handle.write(payload)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
@@ -134,6 +140,12 @@ def build_run_stats(task_dir: str, *, world_size: int, wall_s: float | None, run
             "docs_per_task_s": round(total["docs_in"] / task_seconds, 2) if task_seconds else None,
             "note": "wall_s covers this invocation; tasks finished by an earlier (resumed) invocation are counted "
                     "in documents but not in wall_s. task_seconds sums the tasks' own wall times.",
+        },
+        "input_repairs": {
+            "lone_surrogates_replaced": total["lone_surrogates_replaced"],
+            "documents": total["docs_lone_surrogates_replaced"],
+            "note": "lone UTF-16 surrogates (a JSON \\ud800-style escape without its pair; UTF-8 cannot encode "
+                    "them) are replaced by U+FFFD when read, in the text, the id and the other fields",
         },
         "tasks": {"total": world_size, "reported": len(tasks), "per_task": tasks},
         **run_info,

@@ -28,7 +28,9 @@ from typing import Any, Iterable, Iterator
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.logging import logger
 
+from prox.jsonl import json_safe
 from prox.pipeline import progress
 from prox.pipeline.cache import ProgramCache, cache_key
 from prox.pipeline.inputs import iter_records
@@ -355,17 +357,31 @@ class ProxReader(PipelineStep):
         by_file = self.limit is None and len(self.files) >= world_size
         files = self.files[rank::world_size] if by_file else self.files
         seen = 0  # global document position (only meaningful when not sharding by file)
-        for path in files:
-            for _, record in iter_records(path, text_field=self.text_field, id_field=self.id_field):
-                if not by_file:
-                    if self.limit is not None and seen >= self.limit:
-                        return
-                    mine = seen % world_size == rank
-                    seen += 1
-                    if not mine:
-                        continue
-                yield self._document(record)
-                self.stat_update("documents" if record.error is None else "unreadable")
+        counters = task_counters(rank)
+        repaired: list[str] = []  # sources of the documents whose lone surrogates were replaced
+        try:
+            for path in files:
+                for _, record in iter_records(path, text_field=self.text_field, id_field=self.id_field):
+                    if not by_file:
+                        if self.limit is not None and seen >= self.limit:
+                            return
+                        mine = seen % world_size == rank
+                        seen += 1
+                        if not mine:
+                            continue
+                    if record.lone_surrogates:
+                        counters["lone_surrogates_replaced"] += record.lone_surrogates
+                        counters["docs_lone_surrogates_replaced"] += 1
+                        if len(repaired) < 3:
+                            repaired.append(record.source)
+                    yield self._document(record)
+                    self.stat_update("documents" if record.error is None else "unreadable")
+        finally:
+            if repaired:
+                logger.warning(
+                    f"ProX reader: replaced {counters['lone_surrogates_replaced']} lone surrogate(s) by "
+                    f"U+FFFD in {counters['docs_lone_surrogates_replaced']} document(s), e.g. {', '.join(repaired)}"
+                )
 
     def _document(self, record) -> Document:
         metadata: dict[str, Any] = {SOURCE: record.source, INPUT_META: record.metadata, RAW_TEXT: record.text}
@@ -417,8 +433,25 @@ def jsonl_adapter(self, document: Document) -> dict[str, Any]:
     return _record(document, flat_input=True)
 
 
+def _check_encodable(record: dict[str, Any]) -> None:
+    """Raise now for a string Arrow cannot encode (a lone surrogate): the Parquet writer buffers
+    rows and would otherwise fail later, on a whole batch, at a flush."""
+    stack: list[Any] = [record]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if not node.isascii():
+                node.encode("utf-8")  # UnicodeEncodeError on a surrogate
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+
+
 def parquet_adapter(self, document: Document) -> dict[str, Any]:
-    return _record(document, flat_input=False)
+    record = _record(document, flat_input=False)
+    _check_encodable(record)
+    return record
 
 
 def parquet_schema(outcome: str):
@@ -472,6 +505,28 @@ class ProxOutcomeWriter(PipelineStep):
         return ParquetWriter(folder, output_filename="${rank}.parquet", adapter=parquet_adapter,
                              schema=parquet_schema(outcome), batch_size=500, max_file_size=-1)
 
+    @staticmethod
+    def _write(writers: dict[str, Any], doc: Document, outcome: str, rank: int) -> str:
+        """Write ``doc`` to its outcome's file; return the outcome it was written as.
+
+        Last defence: a record no writer can encode (a lone surrogate from a refiner's output,
+        an integer over 64 bits or very deep nesting in the input's other fields) becomes a
+        failed record, made writable by `prox.jsonl.json_safe`, instead of stopping the task.
+        The writers encode a record before writing any of it, so nothing partial is left.
+        """
+        try:
+            writers[outcome].write(doc, rank)
+            return outcome
+        except Exception as exc:  # noqa: BLE001 - becomes a failed record
+            error = f"unwritable: {outcome} record: {_short_error(exc)}"
+        previous = doc.metadata.get(ERROR) if outcome == "failed" else None
+        doc.id = json_safe(str(doc.id))
+        doc.text = json_safe(doc.text)
+        doc.metadata = json_safe(doc.metadata)
+        mark(doc, "failed", error if previous is None else f"{error} (was: {json_safe(previous)})"[:2000])
+        writers["failed"].write(doc, rank)
+        return "failed"
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         _TASK_COUNTERS[rank] = Counter()  # fresh for this task (upstream steps run lazily, after this)
         stats = TaskStats(rank=rank)
@@ -485,7 +540,7 @@ class ProxOutcomeWriter(PipelineStep):
             for doc in data:
                 outcome = doc.metadata.get(OUTCOME) or "kept"
                 with self.track_time():
-                    writers[outcome].write(doc, rank)
+                    outcome = self._write(writers, doc, outcome, rank)
                 raw = doc.metadata.get(RAW_TEXT, doc.text)
                 detail = doc.metadata.get(REASON) if outcome == "dropped" else doc.metadata.get(ERROR)
                 stats.record(outcome, raw, doc.text if outcome == "kept" else "", detail)
