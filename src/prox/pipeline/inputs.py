@@ -225,6 +225,7 @@ def _iter_jsonl(path: str, text_field: str, id_field: str) -> Iterator[tuple[int
             repaired = 0
             if may_hold_lone_surrogates(line):
                 data, repaired = replace_lone_surrogates(data)
+            line = decoded = None  # only the parsed record stays alive while it is processed (huge lines)
             record = _make_record(data, path, str(line_no), fallback_id, text_field, id_field)
             record.lone_surrogates = repaired
             yield index, record

@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from prox.executor.options import count_words
+
 OUTCOMES = ("kept", "dropped", "failed")
 
 _SUMMED = (
@@ -44,11 +46,11 @@ class TaskStats:
         c[outcome] += 1
         c["chars_in"] += len(text_in)
         c["bytes_in"] += len(text_in.encode("utf-8", "surrogatepass"))
-        c["words_in"] += len(text_in.split())
+        c["words_in"] += count_words(text_in)
         c["lines_in"] += text_in.count("\n") + 1 if text_in else 0
         if outcome == "kept":
             c["chars_out"] += len(text_out)
-            c["words_out"] += len(text_out.split())
+            c["words_out"] += count_words(text_out)
             c["lines_out"] += text_out.count("\n") + 1 if text_out else 0
         elif outcome == "dropped":
             self.dropped_reasons[reason or "unknown"] += 1
