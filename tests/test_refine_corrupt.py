@@ -232,3 +232,26 @@ def test_non_utf8_file_name_and_stats_with_surrogates(tmp_path):
     assert stats["balanced"] and stats["documents"]["failed"] == 0 and stats["documents"]["docs_in"] == 2
     sources = [r["metadata"]["source"] for o in ("kept", "dropped") for r in read_outcome(tmp_path / "out", o)]
     assert sorted(sources) == [f"{tmp_path}/caf\ufffd.jsonl:1", f"{tmp_path}/caf\ufffd.jsonl:2"]
+
+
+def test_max_lines_fails_documents_with_too_many_lines(tmp_path):
+    rows = dev_rows(20)
+    n_lines = {r["id"]: r["text"].count("\n") + 1 for r in rows}
+    bound = sorted(n_lines.values())[10]
+    src = tmp_path / "l.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    stats = run([src], tmp_path / "out", max_lines=bound)
+    failed = {r["id"]: r["error"] for r in read_outcome(tmp_path / "out", "failed")}
+    assert failed == {i: f"too_large: {n} lines > max_lines={bound}" for i, n in n_lines.items() if n > bound}
+    assert stats["balanced"] and stats["settings"]["max_lines"] == bound
+    # a run.json written before max_lines existed resumes (its value then was the default)
+    from prox.pipeline import RunError
+
+    run_json = tmp_path / "out2" / ".prox" / "run.json"
+    run([src], tmp_path / "out2")
+    identity = json.loads(run_json.read_text())
+    del identity["max_lines"]
+    run_json.write_text(json.dumps(identity))
+    assert run([src], tmp_path / "out2")["balanced"]
+    with pytest.raises(RunError, match="max_lines"):
+        run([src], tmp_path / "out2", max_lines=bound)

@@ -58,6 +58,10 @@ def _register_fast_gzip() -> None:
             _GZIP_FAST, lambda f, mode="rb", **kw: gzip.GzipFile(fileobj=f, mode=mode, compresslevel=GZIP_LEVEL), []
         )
 DEFAULT_MAX_CHARS = 2_000_000    # a bigger document is failed ("too_large") instead of stalling a task
+# A document with more lines is failed ("too_large") too: refiners work per line (the builtin
+# needs ~1.2 KB and ~6 us per line: 1.5 M one-character lines took 1.9 GB and 11 s), and the
+# longest page in the shared benchmarks and the sample has 8,574 lines.
+DEFAULT_MAX_LINES = 100_000
 DROP_REASON_DOC_STAGE = "doc_program"   # reason for a drop_doc() at the doc stage
 
 # Counters shared by the steps of one task (one process runs all steps of a task).
@@ -108,6 +112,7 @@ class _RefinerStep(PipelineStep):
         cache_dir: str | None = None,
         mode: str = "strict",
         max_chars: int = DEFAULT_MAX_CHARS,
+        max_lines: int = DEFAULT_MAX_LINES,
     ):
         super().__init__()
         self.refiner_spec = refiner if isinstance(refiner, str) else None
@@ -117,6 +122,7 @@ class _RefinerStep(PipelineStep):
         self.cache_dir = cache_dir
         self.mode = mode
         self.max_chars = max_chars
+        self.max_lines = max_lines
 
     @property
     def refiner(self):
@@ -202,6 +208,11 @@ class _RefinerStep(PipelineStep):
         if len(doc.text) > self.max_chars:
             mark(doc, "failed", f"too_large: {len(doc.text)} characters > max_chars={self.max_chars}")
             return False
+        if len(doc.text) >= self.max_lines:  # fewer characters cannot make more lines: no count needed
+            n_lines = doc.text.count("\n") + 1
+            if n_lines > self.max_lines:
+                mark(doc, "failed", f"too_large: {n_lines} lines > max_lines={self.max_lines}")
+                return False
         return True
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
