@@ -523,12 +523,13 @@ class ProxOutcomeWriter(PipelineStep):
         Last defence: a record no writer can encode (a lone surrogate from a refiner's output,
         an integer over 64 bits or very deep nesting in the input's other fields) becomes a
         failed record, made writable by `prox.jsonl.json_safe`, instead of stopping the task.
-        The writers encode a record before writing any of it, so nothing partial is left.
+        The writers encode a record before writing any of it, so nothing partial is left. An
+        OSError (disk full, ...) is not the record's fault: it stops the task, which resumes.
         """
         try:
             writers[outcome].write(doc, rank)
             return outcome
-        except Exception as exc:  # noqa: BLE001 - becomes a failed record
+        except (TypeError, ValueError, RecursionError) as exc:  # orjson and Arrow encoding errors
             error = f"unwritable: {outcome} record: {_short_error(exc)}"
         previous = doc.metadata.get(ERROR) if outcome == "failed" else None
         doc.id = json_safe(str(doc.id))
