@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from prox.executor import execute
+from prox.executor import DEFAULT_OPTIONS, ExecOptions, execute
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 VECTORS = SHARED / "fixtures" / "reference" / "executor-public.jsonl.gz"
@@ -111,3 +112,44 @@ def test_reference_quirks_on_handwritten_cases():
     # doc stage: any "drop" substring drops
     assert execute("t", "# no dropping here", stage="doc", mode="reference").dropped
     assert not execute("t", "keep_doc()", stage="doc", mode="reference").dropped
+
+
+def test_reference_growth_bound_fails_instead_of_exhausting_memory():
+    # issue 13: this ran ~12 s and raised MemoryError (a 4 GB string)
+    text = "a " * 200_000
+    program = 'normalize(source_str="a", target_str="' + "b" * 20_000 + '")'
+    started = time.perf_counter()
+    res = execute(text, program, stage="chunk", mode="reference")
+    assert time.perf_counter() - started < 1.0
+    assert res.outcome == "failed" and res.text == "" and not res.dropped
+    assert res.failed.startswith("growth_bound: the normalize on program line 1 would grow the document "
+                                 "from 400,000 to 4,000,200,000 characters, past the bound of 800,000")
+    assert res.summary()["outcome"] == "failed" and res.summary()["branch"] == "growth_bound"
+    assert DEFAULT_OPTIONS.growth_limit(len(text)) == 800_000
+    # strict mode refuses this program (its 20,000-character literal is over the parser's limit);
+    # under that limit, the same named bound refuses the normalize in strict mode and fails reference mode
+    assert execute(text, program).text == text
+    program = 'normalize(source_str="a", target_str="' + "b" * 10_000 + '")'
+    strict = execute(text, program)
+    assert strict.text == text and "grow" in strict.errors[0].reason
+    assert execute(text, program, mode="reference").failed.startswith("growth_bound:")
+
+
+def test_reference_growth_within_the_bound_is_the_reference_replace():
+    text = "\n".join(f"line {i} has a few words and an a" for i in range(400))
+    # grows by 1 character per "a": well within 2 x the length -> exactly str.replace
+    res = execute(text, 'normalize(source_str="a", target_str="aa")', mode="reference")
+    assert res.failed is None and res.text == text.replace("a", "aa")
+    # a later normalize is measured against the original length, after the earlier ones
+    program = 'normalize(source_str="a", target_str="aa")\nnormalize(source_str="aa", target_str="' + "a" * 10 + '")'
+    res = execute(text, program, mode="reference")
+    grown = text.replace("a", "aa")
+    assert len(grown) <= DEFAULT_OPTIONS.growth_limit(len(text)) < len(grown) + grown.count("aa") * 8
+    assert res.failed.startswith("growth_bound: the normalize on program line 2")
+    # the bound is configurable, as in strict mode
+    tight = ExecOptions(growth_factor=1.0, growth_slack_chars=0)
+    res = execute(text, 'normalize(source_str="a", target_str="aa")', mode="reference", options=tight)
+    assert res.failed.startswith("growth_bound:")
+    # shrinking or same-length replacements are never bounded
+    res = execute(text, 'normalize(source_str="a", target_str="b")', mode="reference", options=tight)
+    assert res.failed is None and res.text == text.replace("a", "b")

@@ -258,3 +258,16 @@ def test_gold_noisy_line_programs_on_real_pages():
         if not res.dropped:
             assert res.text == "\n".join(kept)
             assert res.n_words_out == ref.n_words_out
+
+
+def test_count_words_by_slices_is_exact(monkeypatch):
+    import random
+
+    import prox.executor.options as options
+
+    monkeypatch.setattr(options, "WORD_COUNT_SLICE_CHARS", 7)  # many slice boundaries on short texts
+    rng = random.Random(13)
+    alphabet = ["a", "bc", " ", "\n", "\t", "\x1c", "\x85", "\u2028", "\u00a0", "\u3000", "\u200b", "é"]
+    for _ in range(2000):
+        text = "".join(rng.choices(alphabet, k=rng.randrange(0, 60)))
+        assert options.count_words(text) == len(text.split()), repr(text)

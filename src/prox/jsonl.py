@@ -4,12 +4,18 @@ Reading never stops on a bad line: `read_jsonl` yields ``(line_no, record, error
 the caller counts and records the error. Writing keeps text exact: non-ASCII stays
 UTF-8, and a string that is not encodable as UTF-8 (a lone surrogate from a JSON
 ``\\ud800`` escape) falls back to ASCII escapes for that record only.
+
+Lone surrogates are the one way valid JSON holds a string that UTF-8 cannot encode (and that
+orjson and Arrow refuse): `may_hold_lone_surrogates` screens a raw line for the escape,
+`replace_lone_surrogates` repairs a decoded record (U+FFFD), `json_safe` makes any value
+writable as a last resort.
 """
 from __future__ import annotations
 
 import gzip
 import io
 import json
+import re
 import sys
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
@@ -82,6 +88,89 @@ def iter_records(path: str | Path) -> Iterator[dict]:
             yield record
 
 
+REPLACEMENT_CHARACTER = "\ufffd"  # what a lone surrogate becomes (Unicode's replacement character)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A JSON escape of a UTF-16 surrogate (\\uD800-\\uDFFF). UTF-8 bytes cannot encode a surrogate, so
+# a decoded line holds a lone one only if its raw bytes hold such an escape (pairs are joined).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+JSON_SAFE_MAX_DEPTH = 64  # nesting `json_safe` keeps; orjson refuses more than 254 levels
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1  # the integers orjson writes
+
+
+def may_hold_lone_surrogates(raw: bytes) -> bool:
+    """False when the raw JSON line cannot decode to a string with a lone surrogate (cheap screen)."""
+    return _SURROGATE_ESCAPE.search(raw) is not None
+
+
+def _repair(text: str) -> tuple[str, int]:
+    if text.isascii():
+        return text, 0
+    return _SURROGATE.subn(REPLACEMENT_CHARACTER, text)
+
+
+def replace_lone_surrogates(value: Any) -> tuple[Any, int]:
+    """``value`` with every lone surrogate replaced by U+FFFD, and how many were replaced.
+
+    Strings, and the strings inside lists and dicts (keys included) as ``json.loads`` builds
+    them; containers are repaired in place (iteratively: any nesting depth). After
+    ``json.loads`` every surrogate left in a string is lone (escaped pairs are joined).
+    """
+    if isinstance(value, str):
+        return _repair(value)
+    count = 0
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, str):
+                    fixed, n = _repair(item)
+                    if n:
+                        node[i], count = fixed, count + n
+                elif isinstance(item, (list, dict)):
+                    stack.append(item)
+        elif isinstance(node, dict):
+            rebuilt, changed = {}, False
+            for key, item in node.items():
+                if isinstance(key, str):
+                    fixed_key, n = _repair(key)
+                    if n:
+                        key, count, changed = fixed_key, count + n, True
+                if isinstance(item, str):
+                    fixed, n = _repair(item)
+                    if n:
+                        item, count, changed = fixed, count + n, True
+                elif isinstance(item, (list, dict)):
+                    stack.append(item)
+                rebuilt[key] = item
+            if changed:
+                node.clear()
+                node.update(rebuilt)
+    return value, count
+
+
+def json_safe(value: Any, _depth: int = 0) -> Any:
+    """A copy of ``value`` that every JSON writer here accepts (orjson, ``json``, Arrow strings).
+
+    Lone surrogates become U+FFFD, integers outside 64 bits become their decimal string,
+    dict keys become strings, other non-JSON values become ``str(value)``, and nesting past
+    ``JSON_SAFE_MAX_DEPTH`` is replaced by a short note. For records that failed to write.
+    """
+    if value is None or isinstance(value, (bool, float)):
+        return value
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value <= _UINT64_MAX else str(value)
+    if isinstance(value, str):
+        return _repair(value)[0]
+    if isinstance(value, (dict, list, tuple)) and _depth >= JSON_SAFE_MAX_DEPTH:
+        return f"<{type(value).__name__} nested deeper than {JSON_SAFE_MAX_DEPTH} levels: not written>"
+    if isinstance(value, dict):
+        return {_repair(str(k))[0]: json_safe(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, _depth + 1) for v in value]
+    return _repair(str(value))[0]
+
+
 def dumps(record: Any) -> bytes:
     """One JSON line (with the trailing newline) as UTF-8 bytes."""
     text = json.dumps(record, ensure_ascii=False)
@@ -128,4 +217,5 @@ def write_jsonl(path: str | Path, records: Iterable[Any]) -> int:
         return writer.count
 
 
-__all__ = ["open_binary", "read_jsonl", "iter_records", "dumps", "JsonlWriter", "write_jsonl"]
+__all__ = ["open_binary", "read_jsonl", "iter_records", "dumps", "JsonlWriter", "write_jsonl",
+           "REPLACEMENT_CHARACTER", "may_hold_lone_surrogates", "replace_lone_surrogates", "json_safe"]

@@ -53,6 +53,7 @@ def refine(
     output_format: str = typer.Option("jsonl", "--output-format", help="jsonl (gzip) or parquet."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Documents per refiner call (default 32); also passed to the refiner."),
     max_chars: int = typer.Option(2_000_000, "--max-chars", help="Documents longer than this go to failed/ as too_large."),
+    max_lines: Optional[int] = typer.Option(None, "--max-lines", help="Documents with more lines than this go to failed/ as too_large (default 100,000)."),
     doc_model: Optional[str] = typer.Option(None, "--doc-model", help="Doc-stage model (local path), passed to the refiner."),
     chunk_model: Optional[str] = typer.Option(None, "--chunk-model", help="Chunk-stage model (local path), passed to the refiner."),
     model: Optional[str] = typer.Option(None, "--model", help="Model for both stages (local path or served name), passed to the refiner."),
@@ -106,6 +107,7 @@ def refine(
         ray={"cpus_per_task": ray_cpus_per_task, "mem_per_cpu_gb": ray_mem_per_cpu_gb, "gpus_per_task": ray_gpus_per_task}
         if executor == "ray" else {},
         progress=progress, overwrite=overwrite, console_level="INFO" if verbose else "WARNING",
+        **({"max_lines": max_lines} if max_lines is not None else {}),
     )
     try:
         stats = run_refine(config)

@@ -16,7 +16,9 @@ MAX_ERRORS = 2
 # ProX `apply_chunk_refining.py` CLI default `threshold_1=0.0` (minimum kept ratio to refine).
 KEEP_RATIO = 0.0
 # prox bound (not from the paper): a normalize may not grow the document past
-# max(GROWTH_FACTOR * original length, original length + GROWTH_SLACK_CHARS).
+# max(GROWTH_FACTOR * original length, original length + GROWTH_SLACK_CHARS)
+# (`ExecOptions.growth_limit`; strict mode refuses such a normalize, reference mode fails the
+# document): one short program may otherwise multiply a document's size (and memory) without bound.
 GROWTH_FACTOR = 2.0
 GROWTH_SLACK_CHARS = 4_096
 
@@ -43,13 +45,36 @@ class ExecOptions:
         if self.growth_factor < 1.0 or self.growth_slack_chars < 0:
             raise ValueError("growth_factor must be >= 1 and growth_slack_chars >= 0")
 
+    def growth_limit(self, n_chars: int) -> float:
+        """The most characters normalizations may grow a document of ``n_chars`` characters to."""
+        return max(n_chars * self.growth_factor, n_chars + self.growth_slack_chars)
+
 
 DEFAULT_OPTIONS = ExecOptions()
 
 
+# prox (not from the paper): count words of a longer text slice by slice, so a huge document
+# (stats count the raw text of every document, of any size) never builds one list of all its words.
+WORD_COUNT_SLICE_CHARS = 1 << 20
+
+
 def count_words(text: str) -> int:
-    """Words as the paper counts them: ``len(text.split())`` (runs of non-whitespace)."""
-    return len(text.split())
+    """Words as the paper counts them: ``len(text.split())`` (runs of non-whitespace).
+
+    Exact for any length: slices are counted alone, and a word cut by a slice boundary
+    (non-whitespace on both sides; ``str.isspace`` and ``str.split`` share one definition
+    of whitespace) is counted once.
+    """
+    size = len(text)
+    if size <= WORD_COUNT_SLICE_CHARS:
+        return len(text.split())
+    step = WORD_COUNT_SLICE_CHARS
+    words = 0
+    for start in range(0, size, step):
+        words += len(text[start: start + step].split())
+        if start and not text[start - 1].isspace() and not text[start].isspace():
+            words -= 1
+    return words
 
 
 def has_words(text: str, k: int) -> bool:

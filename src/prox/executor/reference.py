@@ -5,7 +5,9 @@ Re-implements (in our own code) ``utils/chunk_utils.execute_meta_operations`` an
 each program line is an "operation" (no stripping), arguments are found by slicing at
 the first ``(`` / ``)`` and splitting on ``,`` and ``=``, values are ``int(...)`` or
 ``.strip('"')``, unknown lines are silently ignored, and a document of 0 words raises
-``ZeroDivisionError`` (reported here as ``failed``, never raised).
+``ZeroDivisionError`` (reported here as ``failed``, never raised). One departure: a
+``normalize`` that would grow the document past the growth bound (``ExecOptions.growth_limit``,
+shared with strict mode) is not applied; the result is ``failed`` (``growth_bound: ...``).
 
 ``int()`` is Python's string-to-integer conversion, used only to reproduce the
 reference's number parsing (it accepts spaces, ``+``, ``_`` and non-ASCII digits); it
@@ -46,6 +48,21 @@ def _args(op: str, lineno: int, errors: list[ProgramError]) -> list[str] | None:
     return op[lp + 1: rp].split(",")
 
 
+def _growth_failure(text: str, lineno: int, size: int, grown: int, limit: float, options: ExecOptions,
+                    applied: list, pairs: list[tuple[str, str]], errors: list[ProgramError]) -> ExecutionResult:
+    """A normalize that would grow the document past the growth bound: a failed result.
+
+    The reference would build the grown string (and can run out of memory doing so); the
+    bound is strict mode's (``ExecOptions.growth_limit``), checked before replacing.
+    """
+    failed = (f"growth_bound: the normalize on program line {lineno} would grow the document from "
+              f"{size:,} to {grown:,} characters, past the bound of {int(limit):,} "
+              f"(growth_factor={options.growth_factor:g}, growth_slack_chars={options.growth_slack_chars})")
+    details = {"num_error_op": len(errors), "normalization_pairs": [list(p) for p in pairs], "branch": "growth_bound"}
+    return ExecutionResult("", False, None, failed, False, applied, [], pairs, errors, "chunk", "reference",
+                           words_out=0, details=details, source_in=text)
+
+
 def execute_reference_chunk(text: str, program: str, options: ExecOptions = DEFAULT_OPTIONS) -> ExecutionResult:
     errors: list[ProgramError] = []
     intervals: list[tuple[int, int]] = []
@@ -55,6 +72,7 @@ def execute_reference_chunk(text: str, program: str, options: ExecOptions = DEFA
     remove = bytearray(n_lines)
     remove_all = False
     cur = text
+    limit = options.growth_limit(len(text))
     for lineno, op in enumerate(program.strip(" ").split("\n"), 1):
         if op.startswith("remove_lines"):
             if "all=True" in op:
@@ -94,6 +112,12 @@ def execute_reference_chunk(text: str, program: str, options: ExecOptions = DEFA
                     continue
                 source, target = a[1].strip('"'), b[1].strip('"')
                 if source != " " and source != "":
+                    grow = len(target) - len(source)
+                    if grow > 0:
+                        hits = cur.count(source)  # measured before replacing: the bound costs one scan
+                        if hits and len(cur) + hits * grow > limit:
+                            return _growth_failure(text, lineno, len(cur), len(cur) + hits * grow, limit,
+                                                   options, applied, pairs, errors)
                     cur = cur.replace(source, target)
                 pairs.append((source, target))
                 applied.append(Normalize(source, target))

@@ -96,7 +96,7 @@ def execute_chunk(text: str, program: str | Program, options: ExecOptions = DEFA
         cur = text
         ranges = []  # (start, end, op index)
         refused = None
-        limit = max(len(text) * options.growth_factor, len(text) + options.growth_slack_chars)
+        limit = options.growth_limit(len(text))
         for i, op in enumerate(ops):
             cls = type(op)
             if cls is RemoveLines:

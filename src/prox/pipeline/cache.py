@@ -12,6 +12,8 @@ import json
 import os
 from typing import Any
 
+from prox.jsonl import dumps
+
 
 def cache_key(doc_id: str, text: str) -> str:
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
@@ -52,11 +54,13 @@ class ProgramCache:
             # a line cut short by a kill must not glue onto the next entry
             if self._handle.tell() > 0:
                 self._handle.write(b"\n")
-        payload = "".join(
-            json.dumps({"key": key, "id": doc_id, "stage": self.stage, "program": program}, ensure_ascii=False) + "\n"
+        # prox.jsonl.dumps: UTF-8, or ASCII escapes for an entry with a lone surrogate (a program
+        # or id a refiner returned), so every entry reads back exactly
+        payload = b"".join(
+            dumps({"key": key, "id": doc_id, "stage": self.stage, "program": program})
             for key, doc_id, program in entries
         )
-        self._handle.write(payload.encode("utf-8", "surrogatepass"))
+        self._handle.write(payload)
         # flushed to the OS: survives a killed process (SIGKILL, OOM, preemption); fsync per
         # batch would also survive a machine crash but cost ~13 ms a batch (too much for fast refiners)
         self._handle.flush()

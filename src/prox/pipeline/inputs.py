@@ -4,6 +4,10 @@ datatrove's JsonlReader logs and skips a bad line, which silently loses a docume
 Here every input line becomes a record: either a document, or a *failed* record that
 names the file and line (bad JSON, non-UTF-8 bytes, missing text field, truncated
 compressed stream). Blank lines are not documents and are only counted.
+
+A lone UTF-16 surrogate (a JSON ``"\\ud800"`` escape without its pair) cannot be written as
+UTF-8: it is replaced by U+FFFD where it is read, in the text, the id and the other fields,
+and counted (``Record.lone_surrogates``); the document goes on as usual.
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+from prox.jsonl import may_hold_lone_surrogates, replace_lone_surrogates
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
@@ -36,6 +42,7 @@ class Record:
     metadata: dict = field(default_factory=dict)
     error: str | None = None
     raw_line: str | None = None  # for an unreadable JSONL line: the line, decoded with replacement (capped)
+    lone_surrogates: int = 0     # lone surrogates replaced by U+FFFD in this record when it was read
 
 RAW_LINE_CAP = 10_000  # characters of a bad line kept in its failed record
 
@@ -138,6 +145,16 @@ def count_records(path: str) -> int | None:
         return None
 
 
+def shown_path(path: str) -> str:
+    """``path`` as records name it: a file name with non-UTF-8 bytes (held by Python as lone
+    surrogates) shows them as U+FFFD, so every source string can be written."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def iter_records(path: str, *, text_field: str = "text", id_field: str = "id") -> Iterator[tuple[int, Record]]:
     """Yield ``(index, Record)`` for every non-blank line/row of one file, in order.
 
@@ -168,10 +185,11 @@ def _make_record(data, path: str, where: str, fallback_id: str, text_field: str,
 
 
 def _iter_jsonl(path: str, text_field: str, id_field: str) -> Iterator[tuple[int, Record]]:
-    stem = file_stem(path)
+    stem = file_stem(shown_path(path))
     index = 0
     line_no = 0
-    with _open_binary(path) as stream:
+    opened, path = path, shown_path(path)
+    with _open_binary(opened) as stream:
         while True:
             try:
                 line = stream.readline()
@@ -198,20 +216,28 @@ def _iter_jsonl(path: str, text_field: str, id_field: str) -> Iterator[tuple[int
                 continue
             try:
                 data = json.loads(decoded)
-            except ValueError as exc:
-                yield index, Record(fallback_id, "", source, error=f"bad_json: {source}: {exc}",
+            except (ValueError, RecursionError) as exc:  # RecursionError: valid JSON nested too deep for Python
+                detail = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+                yield index, Record(fallback_id, "", source, error=f"bad_json: {source}: {detail}",
                                     raw_line=decoded[:RAW_LINE_CAP])
                 index += 1
                 continue
-            yield index, _make_record(data, path, str(line_no), fallback_id, text_field, id_field)
+            repaired = 0
+            if may_hold_lone_surrogates(line):
+                data, repaired = replace_lone_surrogates(data)
+            line = decoded = None  # only the parsed record stays alive while it is processed (huge lines)
+            record = _make_record(data, path, str(line_no), fallback_id, text_field, id_field)
+            record.lone_surrogates = repaired
+            yield index, record
             index += 1
 
 
 def _iter_parquet(path: str, text_field: str, id_field: str) -> Iterator[tuple[int, Record]]:
     import pyarrow.parquet as pq
 
-    stem = file_stem(path)
+    stem = file_stem(shown_path(path))
     parquet = pq.ParquetFile(path)
+    path = shown_path(path)
     if text_field not in parquet.schema_arrow.names:
         # every row lacks the field: one failed record per row keeps the accounting exact
         for row in range(parquet.metadata.num_rows):

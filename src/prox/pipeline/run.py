@@ -25,6 +25,7 @@ from prox.pipeline.stats import build_run_stats, write_json_atomic
 from prox.pipeline.steps import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_CHARS,
+    DEFAULT_MAX_LINES,
     ProxChunkStage,
     ProxDocStage,
     ProxExecute,
@@ -38,7 +39,9 @@ EXECUTORS = ("local", "slurm", "ray")
 OUTPUT_FORMATS = ("jsonl", "parquet")
 # Settings that change what a task produces: a rerun into the same OUTDIR must match them.
 _RUN_IDENTITY = ("inputs", "refiner", "refiner_options", "stages", "mode", "text_field", "id_field",
-                 "limit", "output_format", "max_chars", "tasks")
+                 "limit", "output_format", "max_chars", "max_lines", "tasks")
+# Identity settings added after some run.json files were written: their value in those runs.
+_IDENTITY_BEFORE = {"max_lines": DEFAULT_MAX_LINES}
 
 
 class RunError(Exception):
@@ -62,6 +65,7 @@ class RefineConfig:
     output_format: str = "jsonl"
     batch_size: int = DEFAULT_BATCH_SIZE
     max_chars: int = DEFAULT_MAX_CHARS
+    max_lines: int = DEFAULT_MAX_LINES
     executor: str = "local"
     tasks: int = 1
     workers: int = 1
@@ -83,6 +87,8 @@ class RefineConfig:
             raise RunError(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
         if self.output_format not in OUTPUT_FORMATS:
             raise RunError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.output_format!r}")
+        if self.max_chars < 1 or self.max_lines < 1:
+            raise RunError("--max-chars and --max-lines must be at least 1")
         if self.tasks < 1 or self.workers < 1 or self.batch_size < 1:
             raise RunError("--tasks, --workers and --batch-size must be at least 1")
         if self.limit is not None and self.limit < 0:
@@ -130,7 +136,8 @@ def _check_refiner_spec(spec: str) -> None:
 
 def build_pipeline(config: RefineConfig, files: list[str], work_dir: str) -> list:
     cache_dir = os.path.join(work_dir, "cache")
-    stage_args = dict(batch_size=config.batch_size, cache_dir=cache_dir, mode=config.mode, max_chars=config.max_chars)
+    stage_args = dict(batch_size=config.batch_size, cache_dir=cache_dir, mode=config.mode, max_chars=config.max_chars,
+                      max_lines=config.max_lines)
     pipeline: list = [ProxReader(files, text_field=config.text_field, id_field=config.id_field, limit=config.limit)]
     if "doc" in config.stages:
         pipeline.append(ProxDocStage(config.refiner, config.refiner_options, **stage_args))
@@ -147,7 +154,7 @@ def _prepare_output(config: RefineConfig, identity: dict[str, Any], work_dir: st
     if os.path.exists(run_file):
         with open(run_file, encoding="utf-8") as handle:
             previous = json.load(handle)
-        changed = [k for k in _RUN_IDENTITY if previous.get(k) != identity.get(k)]
+        changed = [k for k in _RUN_IDENTITY if previous.get(k, _IDENTITY_BEFORE.get(k)) != identity.get(k)]
         if changed and not config.overwrite:
             raise RunError(
                 f"{config.output_dir} holds a run with different settings ({', '.join(changed)}); "
@@ -228,7 +235,7 @@ def _run_info(config: RefineConfig, files: list[str]) -> dict[str, Any]:
         "settings": {
             "stages": list(config.stages), "mode": config.mode, "text_field": config.text_field,
             "id_field": config.id_field, "limit": config.limit, "batch_size": config.batch_size,
-            "max_chars": config.max_chars, "output_format": config.output_format,
+            "max_chars": config.max_chars, "max_lines": config.max_lines, "output_format": config.output_format,
             "executor": config.executor, "tasks": config.tasks, "workers": config.workers,
         },
         "inputs": files,

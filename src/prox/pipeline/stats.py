@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from prox.executor.options import count_words
+
 OUTCOMES = ("kept", "dropped", "failed")
 
 _SUMMED = (
@@ -21,6 +23,7 @@ _SUMMED = (
     "lines_removed", "normalizations", "program_errors", "programs_ignored",
     "doc_programs_generated", "doc_programs_cached", "chunk_programs_generated", "chunk_programs_cached",
     "refiner_batches", "refiner_batch_failures",
+    "lone_surrogates_replaced", "docs_lone_surrogates_replaced",
 )
 
 
@@ -43,11 +46,11 @@ class TaskStats:
         c[outcome] += 1
         c["chars_in"] += len(text_in)
         c["bytes_in"] += len(text_in.encode("utf-8", "surrogatepass"))
-        c["words_in"] += len(text_in.split())
+        c["words_in"] += count_words(text_in)
         c["lines_in"] += text_in.count("\n") + 1 if text_in else 0
         if outcome == "kept":
             c["chars_out"] += len(text_out)
-            c["words_out"] += len(text_out.split())
+            c["words_out"] += count_words(text_out)
             c["lines_out"] += text_out.count("\n") + 1 if text_out else 0
         elif outcome == "dropped":
             self.dropped_reasons[reason or "unknown"] += 1
@@ -70,8 +73,13 @@ class TaskStats:
 def write_json_atomic(path: str, data: Any) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    try:
+        payload = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (e.g. in an input path): ASCII escapes read back exactly
+        payload = json.dumps(data, indent=2, ensure_ascii=True).encode("ascii")
+    with open(tmp, "wb") as handle:
+        handle.write(payload)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
@@ -134,6 +142,12 @@ def build_run_stats(task_dir: str, *, world_size: int, wall_s: float | None, run
             "docs_per_task_s": round(total["docs_in"] / task_seconds, 2) if task_seconds else None,
             "note": "wall_s covers this invocation; tasks finished by an earlier (resumed) invocation are counted "
                     "in documents but not in wall_s. task_seconds sums the tasks' own wall times.",
+        },
+        "input_repairs": {
+            "lone_surrogates_replaced": total["lone_surrogates_replaced"],
+            "documents": total["docs_lone_surrogates_replaced"],
+            "note": "lone UTF-16 surrogates (a JSON \\ud800-style escape without its pair; UTF-8 cannot encode "
+                    "them) are replaced by U+FFFD when read, in the text, the id and the other fields",
         },
         "tasks": {"total": world_size, "reported": len(tasks), "per_task": tasks},
         **run_info,

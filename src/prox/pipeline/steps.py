@@ -28,7 +28,9 @@ from typing import Any, Iterable, Iterator
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.logging import logger
 
+from prox.jsonl import json_safe
 from prox.pipeline import progress
 from prox.pipeline.cache import ProgramCache, cache_key
 from prox.pipeline.inputs import iter_records
@@ -56,6 +58,10 @@ def _register_fast_gzip() -> None:
             _GZIP_FAST, lambda f, mode="rb", **kw: gzip.GzipFile(fileobj=f, mode=mode, compresslevel=GZIP_LEVEL), []
         )
 DEFAULT_MAX_CHARS = 2_000_000    # a bigger document is failed ("too_large") instead of stalling a task
+# A document with more lines is failed ("too_large") too: refiners work per line (the builtin
+# needs ~1.2 KB and ~6 us per line: 1.5 M one-character lines took 1.9 GB and 11 s), and the
+# longest page in the shared benchmarks and the sample has 8,574 lines.
+DEFAULT_MAX_LINES = 100_000
 DROP_REASON_DOC_STAGE = "doc_program"   # reason for a drop_doc() at the doc stage
 
 # Counters shared by the steps of one task (one process runs all steps of a task).
@@ -106,6 +112,7 @@ class _RefinerStep(PipelineStep):
         cache_dir: str | None = None,
         mode: str = "strict",
         max_chars: int = DEFAULT_MAX_CHARS,
+        max_lines: int = DEFAULT_MAX_LINES,
     ):
         super().__init__()
         self.refiner_spec = refiner if isinstance(refiner, str) else None
@@ -115,6 +122,7 @@ class _RefinerStep(PipelineStep):
         self.cache_dir = cache_dir
         self.mode = mode
         self.max_chars = max_chars
+        self.max_lines = max_lines
 
     @property
     def refiner(self):
@@ -200,6 +208,11 @@ class _RefinerStep(PipelineStep):
         if len(doc.text) > self.max_chars:
             mark(doc, "failed", f"too_large: {len(doc.text)} characters > max_chars={self.max_chars}")
             return False
+        if len(doc.text) >= self.max_lines:  # fewer characters cannot make more lines: no count needed
+            n_lines = doc.text.count("\n") + 1
+            if n_lines > self.max_lines:
+                mark(doc, "failed", f"too_large: {n_lines} lines > max_lines={self.max_lines}")
+                return False
         return True
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -355,17 +368,31 @@ class ProxReader(PipelineStep):
         by_file = self.limit is None and len(self.files) >= world_size
         files = self.files[rank::world_size] if by_file else self.files
         seen = 0  # global document position (only meaningful when not sharding by file)
-        for path in files:
-            for _, record in iter_records(path, text_field=self.text_field, id_field=self.id_field):
-                if not by_file:
-                    if self.limit is not None and seen >= self.limit:
-                        return
-                    mine = seen % world_size == rank
-                    seen += 1
-                    if not mine:
-                        continue
-                yield self._document(record)
-                self.stat_update("documents" if record.error is None else "unreadable")
+        counters = task_counters(rank)
+        repaired: list[str] = []  # sources of the documents whose lone surrogates were replaced
+        try:
+            for path in files:
+                for _, record in iter_records(path, text_field=self.text_field, id_field=self.id_field):
+                    if not by_file:
+                        if self.limit is not None and seen >= self.limit:
+                            return
+                        mine = seen % world_size == rank
+                        seen += 1
+                        if not mine:
+                            continue
+                    if record.lone_surrogates:
+                        counters["lone_surrogates_replaced"] += record.lone_surrogates
+                        counters["docs_lone_surrogates_replaced"] += 1
+                        if len(repaired) < 3:
+                            repaired.append(record.source)
+                    yield self._document(record)
+                    self.stat_update("documents" if record.error is None else "unreadable")
+        finally:
+            if repaired:
+                logger.warning(
+                    f"ProX reader: replaced {counters['lone_surrogates_replaced']} lone surrogate(s) by "
+                    f"U+FFFD in {counters['docs_lone_surrogates_replaced']} document(s), e.g. {', '.join(repaired)}"
+                )
 
     def _document(self, record) -> Document:
         metadata: dict[str, Any] = {SOURCE: record.source, INPUT_META: record.metadata, RAW_TEXT: record.text}
@@ -417,8 +444,25 @@ def jsonl_adapter(self, document: Document) -> dict[str, Any]:
     return _record(document, flat_input=True)
 
 
+def _check_encodable(record: dict[str, Any]) -> None:
+    """Raise now for a string Arrow cannot encode (a lone surrogate): the Parquet writer buffers
+    rows and would otherwise fail later, on a whole batch, at a flush."""
+    stack: list[Any] = [record]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if not node.isascii():
+                node.encode("utf-8")  # UnicodeEncodeError on a surrogate
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+
+
 def parquet_adapter(self, document: Document) -> dict[str, Any]:
-    return _record(document, flat_input=False)
+    record = _record(document, flat_input=False)
+    _check_encodable(record)
+    return record
 
 
 def parquet_schema(outcome: str):
@@ -472,6 +516,29 @@ class ProxOutcomeWriter(PipelineStep):
         return ParquetWriter(folder, output_filename="${rank}.parquet", adapter=parquet_adapter,
                              schema=parquet_schema(outcome), batch_size=500, max_file_size=-1)
 
+    @staticmethod
+    def _write(writers: dict[str, Any], doc: Document, outcome: str, rank: int) -> str:
+        """Write ``doc`` to its outcome's file; return the outcome it was written as.
+
+        Last defence: a record no writer can encode (a lone surrogate from a refiner's output,
+        an integer over 64 bits or very deep nesting in the input's other fields) becomes a
+        failed record, made writable by `prox.jsonl.json_safe`, instead of stopping the task.
+        The writers encode a record before writing any of it, so nothing partial is left. An
+        OSError (disk full, ...) is not the record's fault: it stops the task, which resumes.
+        """
+        try:
+            writers[outcome].write(doc, rank)
+            return outcome
+        except (TypeError, ValueError, RecursionError) as exc:  # orjson and Arrow encoding errors
+            error = f"unwritable: {outcome} record: {_short_error(exc)}"
+        previous = doc.metadata.get(ERROR) if outcome == "failed" else None
+        doc.id = json_safe(str(doc.id))
+        doc.text = json_safe(doc.text)
+        doc.metadata = json_safe(doc.metadata)
+        mark(doc, "failed", error if previous is None else f"{error} (was: {json_safe(previous)})"[:2000])
+        writers["failed"].write(doc, rank)
+        return "failed"
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         _TASK_COUNTERS[rank] = Counter()  # fresh for this task (upstream steps run lazily, after this)
         stats = TaskStats(rank=rank)
@@ -485,7 +552,7 @@ class ProxOutcomeWriter(PipelineStep):
             for doc in data:
                 outcome = doc.metadata.get(OUTCOME) or "kept"
                 with self.track_time():
-                    writers[outcome].write(doc, rank)
+                    outcome = self._write(writers, doc, outcome, rank)
                 raw = doc.metadata.get(RAW_TEXT, doc.text)
                 detail = doc.metadata.get(REASON) if outcome == "dropped" else doc.metadata.get(ERROR)
                 stats.record(outcome, raw, doc.text if outcome == "kept" else "", detail)
