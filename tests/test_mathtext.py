@@ -21,6 +21,9 @@ from prox.mathtext import block_lines, has_markup, math_lines, may_have_blocks, 
     "$ f_n = f_{n+1} + (n-1) f_{n-2} $",
     "40x (dy/dx) - ln(x^8) = 0",
     r"\begin{cases} x & x > 0 \\",
+    r"so x\in A",
+    "$$ x = 3 $$",
+    "= \\frac{1}{2} $$",
 ])
 def test_math_markup_is_found(line):
     assert has_markup(line)
@@ -39,6 +42,11 @@ def test_math_markup_is_found(line):
     "3,1238 silver badges16 bronze badges",
     "Visit https://example.com/?a=1&b=x^2 now",
     "Home > Blog > Weight Loss",
+    "So happy T^T",  # an emoticon, not a power
+    "girly @$$",  # a censored word
+    "vibe: 5 | quality: 4.5 | service: 4.5 | $$",  # a price level
+    "will this be at ASDA\\Wal-Mart in the UK?",  # a path-like backslash after a letter
+    "References: <c40sdm$mov$1@smc.vnet.net> <c4388p$egq$1@smc.vnet.net>",  # message ids
 ])
 def test_prices_furniture_and_nav_are_not_markup(line):
     assert not has_markup(line)

@@ -31,15 +31,20 @@ MAX_BLOCK_LINES = 60
 # Stack Exchange wraps every post and comment in these; they are furniture, not math.
 _SE_GROUP = re.compile(r"\\?\$\\(?:begin|end)group\\?\$")
 # TeX control words (\frac, \alpha, \mathbb); control symbols (`\,`) also escape plain text.
-_TEX_COMMAND = re.compile(r"\\[A-Za-z]{2,}")
+# After a letter only a lower-case command counts (x\in A, 1\cdot 2): "ASDA\Wal-Mart" and
+# "Packs\Vehicles" are paths, not TeX.
+_TEX_COMMAND = re.compile(r"(?<![A-Za-z])\\[A-Za-z]{2,}|\\[a-z]{2,}")
 # Inline math the way pandoc reads it: `$` followed by a non-space, a closing `$` preceded
 # by a non-space and not followed by a digit (so "$5 and $10" and "$19.99-$29.99" are prices).
-_INLINE_DOLLAR = re.compile(r"(?<![\\$])\$(?=[^\s$])([^$\n]{1,400}?)(?<=[^\s\\])\$(?![\d$])")
-# `$$` opens or closes display math; "$$299.00" and "$$$" (price levels) are not math.
-_DISPLAY_DOLLARS = re.compile(r"(?<!\$)\$\$(?![\d$])")
+_INLINE_DOLLAR = re.compile(r"(?<![\\$])\$(?=[^\s$])([^$\n@]{1,400}?)(?<=[^\s\\])\$(?![\d$])")
+# `$$` delimits display math, except "$$299.00" (a price), "$$$" and "| $$" (price levels:
+# no TeX on the line) and the "@$$" of a censored word.
+_DISPLAY_DOLLARS = re.compile(r"(?<![$@])\$\$(?![\d$])")
+_TEXISH = re.compile(r"[\\^_={}]")
 _DELIMITERS = re.compile(r"\\\(|\\\)|\\\[|\\\]|\\begin\{|\\end\{|\[/?(?:tex|itex|latex|math)\]|<math[\s>]", re.I)
-# Caret between symbols (x^2, e^{i\pi}, (a+b)^n) or a braced subscript (f_{n+1}): rare outside math.
-_POWER = re.compile(r"[\w)\]}]\^[\w({\-+]|[A-Za-z]_\{")
+# Caret between symbols (x^2, e^{i\pi}, (a+b)^n) or a braced subscript (f_{n+1}): rare outside
+# math; the same letter on both sides ("T^T") is an emoticon.
+_POWER = re.compile(r"([\w)\]}])\^([\w({\-+])(\w?)|[A-Za-z]_\{")
 # A whole line delimited by `$ … $` with TeX inside (pandoc would not read "$ x = 1 $").
 _SPACED_DOLLAR_LINE = re.compile(r"^\s*\$[^$]*[\\_^={}][^$]*\$\s*$")
 # Plain-text math signs (a feature: `=` and `×` also occur in URLs and product sizes).
@@ -83,14 +88,20 @@ def has_markup(line: str) -> bool:
     if "\\" in s and (_TEX_COMMAND.search(s) or _DELIMITERS.search(s)):
         return True
     if "$" in s:
-        if _DISPLAY_DOLLARS.search(s):
+        if display_delimiters(s):
             return True
         if _INLINE_DOLLAR.search(s) or _SPACED_DOLLAR_LINE.match(s):
             return True
     if "[" in s or "<" in s:
         if _DELIMITERS.search(s):
             return True
-    return ("^" in s or "_{" in s) and _POWER.search(_URL.sub(" ", s)) is not None
+    if "^" not in s and "_{" not in s:
+        return False
+    for m in _POWER.finditer(_URL.sub(" ", s)):
+        base, exponent, more = m.group(1), m.group(2), m.group(3)
+        if base is None or not (base.isalpha() and base.lower() == exponent.lower() and not more):
+            return True  # a power or a subscript; "T^T" (the same letter alone both sides) is an emoticon
+    return False
 
 
 def symbol_count(line: str) -> int:
@@ -99,9 +110,24 @@ def symbol_count(line: str) -> int:
     return len(_MATH_SYMBOLS.findall(s))
 
 
+def display_delimiters(line: str) -> int:
+    """How many `$$` of the line open or close display math (see `_DISPLAY_DOLLARS`)."""
+    if "$$" not in line:
+        return 0
+    found = list(_DISPLAY_DOLLARS.finditer(line))
+    if not found:
+        return 0
+    rest = _DISPLAY_DOLLARS.sub(" ", line)
+    if not rest.strip() or _TEXISH.search(rest):
+        return len(found)
+    # no TeX beside them: only a `$$` glued to text is a delimiter ("$$x$$", "$$a+b")
+    return sum(1 for m in found if (m.start() and line[m.start() - 1] not in " \t|")
+               or (m.end() < len(line) and line[m.end()] not in " \t|"))
+
+
 def _dollar_toggles(line: str) -> tuple[int, bool]:
-    """(number of `$$`, whether the line is a lone `$`) of a furniture-free line."""
-    return len(_DISPLAY_DOLLARS.findall(line)) if "$$" in line else 0, line.strip() == "$"
+    """(number of display `$$` delimiters, whether the line is a lone `$`) of a furniture-free line."""
+    return display_delimiters(line), line.strip() == "$"
 
 
 def block_lines(lines: Sequence[str]) -> np.ndarray:
