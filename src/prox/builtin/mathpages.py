@@ -138,11 +138,9 @@ def _mostly_labelled(host: LineRow) -> bool:
     return len(host.noisy) + len(host.content) >= MIN_HOST_LABELLED * max(nonblank, 1)
 
 
-def _host_chrome(host: LineRow) -> tuple[list[tuple[str, int]], list[tuple[str, int]]] | None:
-    """(header, footer) of a labelled page: its lines before the first / after the last
-    content line, each with its label (1 noise, 0 content, -1 unlabelled)."""
-    if not host.content:
-        return None
+def _host_chrome(host: LineRow) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(header, footer) of a labelled page with content: its lines before the first / after the
+    last content line, each with its label (1 noise, 0 content, -1 unlabelled)."""
     lines = host.text.split("\n")
     first, last = min(host.content), max(host.content)
 
@@ -198,19 +196,18 @@ def build_pages(math_docs: Sequence[DocRow], hosts: Sequence[LineRow], cfg: Math
         body = _with_furniture(d, rng, titles, furniture=dressed and rng.random() < cfg.furniture_share)
         header: list[tuple[str, int]] = []
         footer: list[tuple[str, int]] = []
+        group = d.id
         if dressed and usable_hosts:
-            chrome = None
-            for _ in range(5):
-                chrome = _host_chrome(rng.choice(usable_hosts))
-                if chrome is not None:
-                    break
-            if chrome is not None:
-                header, footer = chrome
+            host = rng.choice(usable_hosts)
+            header, footer = _host_chrome(host)
+            # the page shares its host's fold: otherwise cross-validation would score the host's
+            # chrome lines with models that saw them (labelled) in this page
+            group = host.group
         page = header + body + footer
         text = "\n".join(x for x, _ in page)
         noisy = {i for i, (x, lab) in enumerate(page) if lab == 1 and x.strip()}
         content = {i for i, (x, lab) in enumerate(page) if lab == 0 and x.strip()}
-        pages.append(LineRow(f"{SYNTHETIC_SOURCE}:{d.id}", text, noisy, content, d.id, SYNTHETIC_SOURCE,
+        pages.append(LineRow(f"{SYNTHETIC_SOURCE}:{d.id}", text, noisy, content, group, SYNTHETIC_SOURCE,
                              SYNTHETIC_SOURCE, weight=cfg.line_weight))
     return pages
 
