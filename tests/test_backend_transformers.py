@@ -271,3 +271,44 @@ def test_trained_prompt_format_is_the_default_for_that_model(tiny, tmp_path):
     # two formats recorded (mixed training data): no single default, the refiner's own applies
     (trained / TRAINED_RENDER_FILE).write_text(json.dumps({"render": [{"preset": "model"}, {"preset": "plain"}]}))
     assert trained_render_options(trained) == {}
+
+
+def test_domain_math_loads_the_released_math_refiners_from_a_local_folder(tiny, tmp_path):
+    """`prox refine --refiner transformers --domain math --prox-models DIR` runs
+    DIR/math-doc-refining-lm and DIR/math-chunk-refining-lm (tiny stand-ins here)."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from prox.cli import app
+
+    _, (dir0, dir1) = tiny
+    models = tmp_path / "models"
+    shutil.copytree(dir0, models / "math-doc-refining-lm")
+    shutil.copytree(dir1, models / "math-chunk-refining-lm")
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": f"m{i}", "text": t}) + "\n" for i, t in enumerate(DOCS)))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "refine", str(src), "-o", str(out), "--refiner", "transformers", "--domain", "math",
+        "--prox-models", str(models), "-O", "preset=model", "-O", "doc_max_new_tokens=8",
+        "-O", "chunk_max_new_tokens=8", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "stats.json").read_text())
+    assert run["documents"]["docs_in"] == len(DOCS) and run["balanced"]
+    # the same refiner built by hand from the two folders writes the same doc programs
+    by_hand = get_refiner("transformers", doc_model=str(models / "math-doc-refining-lm"),
+                          chunk_model=str(models / "math-chunk-refining-lm"), preset="model",
+                          doc_max_new_tokens=8, chunk_max_new_tokens=8)
+    written = {}
+    for outcome in ("kept", "dropped"):
+        for path in (out / outcome).glob("*.jsonl.gz"):
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                for line in handle:
+                    rec = json.loads(line)
+                    written[rec["id"]] = rec["metadata"]["doc_program"]
+    assert [written[f"m{i}"] for i in range(len(DOCS))] == by_hand.doc_programs(DOCS)
+    # the web refiners are not there: --domain web fails clearly, before any work
+    web = CliRunner().invoke(app, ["refine", str(src), "-o", str(tmp_path / "web"), "--refiner", "transformers",
+                                   "--prox-models", str(models)])
+    assert web.exit_code != 0 and "web-doc-refining-lm" in web.output
