@@ -51,7 +51,7 @@ def refine(
     id_field: str = typer.Option("id", "--id-field", help="Field holding the document id (generated as <file stem>:<line> when absent)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Process only the first N documents (in input order)."),
     output_format: str = typer.Option("jsonl", "--output-format", help="jsonl (gzip) or parquet."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Documents per refiner call (default 32); also passed to the refiner."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Documents per refiner call (default 32); also the generate batch of LM refiners (their batch_size option)."),
     max_chars: int = typer.Option(2_000_000, "--max-chars", help="Documents longer than this go to failed/ as too_large."),
     max_lines: Optional[int] = typer.Option(None, "--max-lines", help="Documents with more lines than this go to failed/ as too_large (default 100,000)."),
     doc_model: Optional[str] = typer.Option(None, "--doc-model", help="Doc-stage model (local path), passed to the refiner."),
@@ -86,10 +86,11 @@ def refine(
 
     refiner_options: dict[str, Any] = {}
     for name, value in (("doc_model", doc_model), ("chunk_model", chunk_model), ("model", model),
-                        ("tokenizer", tokenizer), ("base_url", base_url), ("constrained", constrained),
-                        ("batch_size", batch_size)):
+                        ("tokenizer", tokenizer), ("base_url", base_url), ("constrained", constrained)):
         if value is not None:
             refiner_options[name] = value
+    if batch_size is not None and _accepts(refiner, "batch_size"):
+        refiner_options["batch_size"] = batch_size  # the pipeline's batch is also the LM's generate batch
     refiner_options.update(parse_refiner_options(option))
     stage_list = tuple(s.strip() for s in stages.split(",") if s.strip())
     _domain_models(refiner, domain, prox_models, stage_list, refiner_options)
@@ -122,6 +123,15 @@ def refine(
         typer.echo(f"submitted Slurm job {stats['job_name']}; stats.json is written when it finishes")
         return
     typer.echo(_summary(stats, str(output)))
+
+
+def _accepts(refiner: str, option: str) -> bool:
+    from prox.refiners import accepts_option
+
+    try:
+        return accepts_option(refiner, option)
+    except (ValueError, ImportError):
+        return False  # a bad spec is reported by the pipeline's own check
 
 
 def _domain_models(refiner: str, domain: str, models_dir: Path | None, stages: tuple[str, ...],

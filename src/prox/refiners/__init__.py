@@ -9,6 +9,7 @@ import importlib.util
 from typing import Any, Callable
 
 from prox.refiners.base import Refiner, join_chunk_programs
+from prox.refiners.options import UnknownOptionError, option_names, parse_options
 
 # name -> "module:factory". The factory takes (arg: str | None, **options) -> Refiner.
 REFINERS: dict[str, str] = {
@@ -39,15 +40,38 @@ STAGES = ("doc", "chunk")
 def refiner_stages(refiner: Any, **options: Any) -> tuple[str, ...]:
     """The stages a refiner can run, known without building it (no model is loaded).
 
-    An object: its ``stages`` attribute (default both). A spec: the factory's ``stages(arg,
-    **options)`` function when it has one (the LM factories: the stages given a model), else both.
-    Raises ValueError when the options cannot make a refiner at all (e.g. no model).
+    An object: its ``stages`` attribute (default both). A spec: the options are checked first
+    (`check_refiner_options`), then the factory's ``stages(arg, **options)`` function when it
+    has one (the LM factories: the stages given a model), else both.
+    Raises ValueError when the options cannot make a refiner at all (an unknown option, a bad
+    value, no model).
     """
     if not isinstance(refiner, str):
         return tuple(getattr(refiner, "stages", STAGES))
+    check_refiner_options(refiner, **options)
     factory, args = _resolve(refiner)
     probe = getattr(factory, "stages", None)
     return tuple(probe(*args, **options)) if callable(probe) else STAGES
+
+
+def refiner_options_class(spec: str) -> type | None:
+    """The typed options of a spec's factory (its ``options`` attribute), None when it declares none."""
+    factory, _ = _resolve(spec)
+    return getattr(factory, "options", None)
+
+
+def check_refiner_options(spec: str, **options: Any) -> None:
+    """Raise (`UnknownOptionError` / ValueError) for an option the refiner does not have or a value
+    of the wrong type, before any work starts and without building the refiner."""
+    cls = refiner_options_class(spec)
+    if cls is not None:
+        parse_options(cls, options, refiner=spec)
+
+
+def accepts_option(spec: str, name: str) -> bool:
+    """Whether the refiner of ``spec`` has option ``name`` (refiners without typed options: no)."""
+    cls = refiner_options_class(spec)
+    return cls is not None and name in option_names(cls)
 
 
 def check_refiner_spec(spec: str) -> None:
@@ -77,4 +101,5 @@ def _resolve(spec: str) -> tuple[Callable[..., Any], tuple]:
     return factory, ()
 
 
-__all__ = ["Refiner", "REFINERS", "STAGES", "check_refiner_spec", "get_refiner", "join_chunk_programs", "refiner_stages"]
+__all__ = ["Refiner", "REFINERS", "STAGES", "UnknownOptionError", "accepts_option", "check_refiner_options",
+           "check_refiner_spec", "get_refiner", "join_chunk_programs", "refiner_options_class", "refiner_stages"]

@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from prox.builtin.model import BuiltinModel, DocAnalysis
 from prox.builtin.predict import chunk_program, doc_program
+from prox.refiners.options import parse_options
 
 # Analyses kept between the doc and the chunk stage of the same documents.
 CACHE_DOCS = 4096
@@ -22,14 +24,13 @@ class BuiltinRefiner:
     Options: ``line_threshold`` (P(noise) at which a line is removed) and
     ``doc_threshold`` (P(keep) below which a document is dropped) override the model's
     tuned values; ``protect_math=False`` lets the trees remove lines with math markup
-    (by default they are kept, see `BuiltinModel.analyze`). Options meant for other
-    refiners (batch sizes, ...) are ignored.
+    (by default they are kept, see `BuiltinModel.analyze`). See `BuiltinOptions`.
     """
 
     name = "builtin"
 
     def __init__(self, model: BuiltinModel | str | Path | None = None, *, line_threshold: float | None = None,
-                 doc_threshold: float | None = None, protect_math: bool = True, **_ignored: Any) -> None:
+                 doc_threshold: float | None = None, protect_math: bool = True) -> None:
         self.model = model if isinstance(model, BuiltinModel) else BuiltinModel.load(model)
         self.line_threshold = self.model.line_threshold if line_threshold is None else float(line_threshold)
         if doc_threshold is not None:
@@ -64,6 +65,19 @@ class BuiltinRefiner:
         return [[chunk_program(d.lines, d.probs >= self.line_threshold)] for d in self.analyze(texts)]
 
 
+@dataclass(frozen=True)
+class BuiltinOptions:
+    model: Any = None  # a model file (.npz) or a loaded BuiltinModel; default: the shipped one
+    line_threshold: float | None = None  # P(noise) at which a line is removed (default: the model's)
+    doc_threshold: float | None = None  # P(keep) below which a document is dropped (default: the model's)
+    protect_math: bool = True  # never remove lines with formula evidence (prox.mathtext)
+
+
 def make_refiner(arg: str | None = None, **options: Any) -> BuiltinRefiner:
     """Registry factory: ``builtin`` (shipped model) or ``builtin:PATH``."""
-    return BuiltinRefiner(options.pop("model", None) or arg, **options)
+    opts = parse_options(BuiltinOptions, options, refiner="builtin")
+    return BuiltinRefiner(opts.model or arg, line_threshold=opts.line_threshold, doc_threshold=opts.doc_threshold,
+                          protect_math=opts.protect_math)
+
+
+make_refiner.options = BuiltinOptions  # type: ignore[attr-defined]

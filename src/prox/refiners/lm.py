@@ -21,11 +21,12 @@ grammar_max_ops= / grammar_max_chars= / grammar_max_digits=.
 from __future__ import annotations
 
 import json
-
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from prox.generate.base import GenerationStats, Generator
+from prox.refiners.options import given, option_names, parse_options
 
 # ProX apply_chunk_refining.py: SamplingParams(temperature=0, max_tokens=256).
 CHUNK_MAX_NEW_TOKENS = 256
@@ -101,9 +102,74 @@ class LMRefiner:
 # -- option handling ---------------------------------------------------------------------
 
 _RENDER_OPTIONS = ("preset", "system_prompt", "chunk_budget", "doc_max_ids", "line_digits", "chat_template")
-_COMMON_OPTIONS = ("model", "doc_model", "chunk_model", "tokenizer", "constrained", "batch_size",
-                   "doc_max_new_tokens", "chunk_max_new_tokens", "grammar_max_ops", "grammar_max_chars",
-                   "grammar_max_digits", "doc_tokenizer", "chunk_tokenizer") + _RENDER_OPTIONS
+
+
+@dataclass(frozen=True)
+class LMOptions:
+    """Options every LM refiner has (`prox refine -O KEY=VALUE`, or keyword arguments)."""
+
+    model: Any = None  # both stages (a path, a GGUF file, a served name, or a loaded model)
+    doc_model: Any = None
+    chunk_model: Any = None
+    tokenizer: Any = None  # tokenizer directory for rendering and chunking (default: the model's)
+    doc_tokenizer: Any = None
+    chunk_tokenizer: Any = None
+    constrained: bool = False  # grammar-constrained decoding: every output parses
+    batch_size: int | None = None  # prompts per generate call
+    doc_max_new_tokens: int = DOC_MAX_NEW_TOKENS
+    chunk_max_new_tokens: int = CHUNK_MAX_NEW_TOKENS
+    grammar_max_ops: int | None = None
+    grammar_max_chars: int | None = None
+    grammar_max_digits: int | None = None
+    # prompt rendering (`prox.render.PromptRenderer`)
+    preset: str | None = None
+    system_prompt: str | None = None
+    chunk_budget: int | None = None
+    doc_max_ids: int | None = None
+    line_digits: int | None = None
+    chat_template: str | None = None
+
+
+@dataclass(frozen=True)
+class TransformersOptions(LMOptions):
+    device: Any = None
+    dtype: Any = None
+    trust_remote_code: bool = False
+    hf_tokenizer: Any = None  # with a loaded model object: its transformers tokenizer
+
+
+@dataclass(frozen=True)
+class VLLMOptions(LMOptions):
+    """Plus the `vllm.LLM` options prox passes through (any other via ``llm_options``)."""
+
+    tensor_parallel_size: int | None = None
+    gpu_memory_utilization: float | None = None
+    max_model_len: int | None = None
+    dtype: str | None = None
+    enforce_eager: bool | None = None
+    max_num_seqs: int | None = None
+    seed: int | None = None
+    quantization: str | None = None
+    trust_remote_code: bool | None = None
+    download_dir: str | None = None
+    swap_space: float | None = None
+    enable_prefix_caching: bool | None = None
+    llm_options: Any = None  # dict of further vllm.LLM keyword arguments
+
+
+@dataclass(frozen=True)
+class OpenAIOptions(LMOptions):
+    base_url: str | None = None
+    api: str = "completions"  # completions | chat
+    prompt_format: str = "auto"
+    constraint_style: str = "gbnf"  # gbnf | structured_outputs | guided_regex | regex
+    concurrency: int | None = None
+    max_retries: int | None = None
+    backoff_s: float | None = None
+    timeout_s: float | None = None
+    cache_dir: str | None = None
+    api_key: str | None = None
+    params: Any = None  # dict of extra request parameters
 
 
 def _stage_models(arg: str | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -118,12 +184,6 @@ def _stage_models(arg: str | None, options: dict[str, Any]) -> dict[str, Any]:
 def _grammar_bounds(options: dict[str, Any]) -> dict[str, int]:
     return {key: int(options[f"grammar_{key}"]) for key in ("max_ops", "max_chars", "max_digits")
             if options.get(f"grammar_{key}") is not None}
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def renderer_tokenizer(path: Any) -> tuple[Any, dict[str, Any] | None]:
@@ -190,14 +250,10 @@ def _build(
     options: dict[str, Any],
     *,
     name: str,
-    known: tuple[str, ...],
     make_generator: Callable[[str, Any, dict[str, Any]], Generator],
     default_tokenizer: Callable[[Any], Any],
     with_ids: bool = True,
 ) -> LMRefiner:
-    unknown = sorted(set(options) - set(_COMMON_OPTIONS) - set(known))
-    if unknown:
-        raise TypeError(f"unknown option(s) for the {name} refiner: {', '.join(unknown)}")
     models = _stage_models(arg, options)
     generators: dict[str, Generator | None] = {}
     renderers: dict[str, Any] = {}
@@ -229,8 +285,10 @@ def _build(
 # -- factories -----------------------------------------------------------------------------
 
 def make_transformers_refiner(arg: str | None = None, **options: Any) -> LMRefiner:
-    """Local transformers models (directories or GGUF files), CPU or GPU."""
+    """Local transformers models (directories or GGUF files), CPU or GPU; options `TransformersOptions`."""
     from prox.generate.transformers_backend import DEFAULT_BATCH_SIZE, TransformersGenerator, load_model
+
+    options = given(parse_options(TransformersOptions, options, refiner="transformers"), options)
 
     loaded: dict[str, tuple[Any, Any]] = {}
 
@@ -238,12 +296,12 @@ def make_transformers_refiner(arg: str | None = None, **options: Any) -> LMRefin
         if isinstance(model, (str, Path)):
             if str(model) not in loaded:
                 loaded[str(model)] = load_model(model, device=opts.get("device"), dtype=opts.get("dtype"),
-                                                trust_remote_code=_bool(opts.get("trust_remote_code", False)))
+                                                trust_remote_code=bool(opts.get("trust_remote_code", False)))
             model_obj, tokenizer = loaded[str(model)]
         else:  # an already loaded model object (tests, notebooks): tokenizer= must be the HF tokenizer
             model_obj, tokenizer = model, opts.get("hf_tokenizer")
         return TransformersGenerator(
-            model_obj, tokenizer, stage=stage, constrained=_bool(opts.get("constrained", False)),
+            model_obj, tokenizer, stage=stage, constrained=bool(opts.get("constrained", False)),
             batch_size=int(opts.get("batch_size") or DEFAULT_BATCH_SIZE), grammar_bounds=_grammar_bounds(opts),
         )
 
@@ -252,18 +310,18 @@ def make_transformers_refiner(arg: str | None = None, **options: Any) -> LMRefin
             return loaded[str(model)][1]  # reuse the tokenizer transformers converted from the GGUF
         return model if isinstance(model, (str, Path)) else None
 
-    return _build(arg, options, name="transformers", known=("device", "dtype", "trust_remote_code", "hf_tokenizer"),
-                  make_generator=make_generator, default_tokenizer=default_tokenizer)
+    return _build(arg, options, name="transformers", make_generator=make_generator, default_tokenizer=default_tokenizer)
 
 
-_VLLM_OWN = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "dtype", "enforce_eager",
-             "max_num_seqs", "seed", "quantization", "trust_remote_code", "download_dir", "swap_space",
-             "enable_prefix_caching", "llm_options")
+# the VLLMOptions that go to vllm.LLM as they are
+_VLLM_OWN = tuple(n for n in option_names(VLLMOptions) if n not in option_names(LMOptions))
 
 
 def make_vllm_refiner(arg: str | None = None, **options: Any) -> LMRefiner:
-    """Offline vLLM engines on GPUs (one engine per distinct model, shared by both stages)."""
+    """Offline vLLM engines on GPUs (one engine per distinct model, shared by both stages); options `VLLMOptions`."""
     from prox.generate.vllm_backend import VLLMGenerator, _import_vllm
+
+    options = given(parse_options(VLLMOptions, options, refiner="vllm"), options)
 
     vllm = _import_vllm()
     engines: dict[str, Any] = {}
@@ -277,20 +335,17 @@ def make_vllm_refiner(arg: str | None = None, **options: Any) -> LMRefiner:
             if tokenizer is not None:
                 llm_options["tokenizer"] = str(tokenizer)
             engines[str(model)] = vllm.LLM(model=str(model), **llm_options)
-        return VLLMGenerator(llm=engines[str(model)], stage=stage, constrained=_bool(opts.get("constrained", False)),
+        return VLLMGenerator(llm=engines[str(model)], stage=stage, constrained=bool(opts.get("constrained", False)),
                              grammar_bounds=_grammar_bounds(opts))
 
-    return _build(arg, options, name="vllm", known=_VLLM_OWN, make_generator=make_generator,
-                  default_tokenizer=lambda model: model)
-
-
-_OPENAI_OWN = ("base_url", "api", "prompt_format", "constraint_style", "concurrency", "max_retries",
-               "backoff_s", "timeout_s", "cache_dir", "api_key", "params")
+    return _build(arg, options, name="vllm", make_generator=make_generator, default_tokenizer=lambda model: model)
 
 
 def make_openai_refiner(arg: str | None = None, **options: Any) -> LMRefiner:
-    """Any OpenAI-compatible endpoint. ``arg`` is the base URL (or pass ``base_url=``)."""
+    """Any OpenAI-compatible endpoint. ``arg`` is the base URL (or pass ``base_url=``); options `OpenAIOptions`."""
     from prox.generate.openai_backend import OpenAIClient, OpenAIGenerator
+
+    options = given(parse_options(OpenAIOptions, options, refiner="openai"), options)
 
     base_url = options.pop("base_url", None) or arg
     if not base_url:
@@ -319,14 +374,14 @@ def make_openai_refiner(arg: str | None = None, **options: Any) -> LMRefiner:
             clients[model] = OpenAIClient(base_url, model=None if model == "default" else model, **client_options)
         return OpenAIGenerator(
             clients[model], api=api, prompt_format=opts.get("prompt_format", "auto"), stage=stage,
-            constrained=_bool(opts.get("constrained", False)), constraint_style=opts.get("constraint_style", "gbnf"),
+            constrained=bool(opts.get("constrained", False)), constraint_style=opts.get("constraint_style", "gbnf"),
             system_prompt=system_prompt if api == "chat" else None, params=opts.get("params"),
             grammar_bounds=_grammar_bounds(opts),
         )
 
     options = {**options, **{f"{s}_model": m for s, m in models.items() if m}}
     options.pop("model", None)
-    return _build(None, options, name="openai", known=_OPENAI_OWN, make_generator=make_generator,
+    return _build(None, options, name="openai", make_generator=make_generator,
                   default_tokenizer=lambda model: None, with_ids=api != "chat")
 
 
@@ -347,3 +402,6 @@ def _openai_stages(arg: str | None = None, **options: Any) -> tuple[str, ...]:
 make_transformers_refiner.stages = _local_stages  # type: ignore[attr-defined]
 make_vllm_refiner.stages = _local_stages  # type: ignore[attr-defined]
 make_openai_refiner.stages = _openai_stages  # type: ignore[attr-defined]
+make_transformers_refiner.options = TransformersOptions  # type: ignore[attr-defined]
+make_vllm_refiner.options = VLLMOptions  # type: ignore[attr-defined]
+make_openai_refiner.options = OpenAIOptions  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from prox.program import BlankLines, line_ranges
+from prox.refiners.options import parse_options
 
 # C4 line rules (Raffel et al. 2020, §2.2; tfds c4_utils): terminal punctuation, >= 3 words,
 # no "javascript", no policy/cookie phrases, no word over 1000 chars. Constants taken from
@@ -235,25 +236,35 @@ def parse_spec(arg: str | None) -> tuple[str, ...]:
     return parts
 
 
+@dataclass(frozen=True)
+class RuleOptions:
+    line_rules: bool | None = None  # line-level rules (default: on for c4/refinedweb); True adds C4's
+    badwords: str | None = None  # local bad-words list for C4 (datatrove downloads one otherwise)
+    language_model: str | None = None  # local fastText language-id model
+    languages: Any = ("en",)  # a tuple, or "en,de" from the command line
+    language_threshold: float = LANGUAGE_THRESHOLD
+
+
 def make_refiner(arg: str | None = None, **options: Any) -> RuleRefiner:
-    """Registry factory: ``rules:gopher+c4``. Options: ``line_rules`` (bool; default on for c4/refinedweb),
-    ``badwords`` (local path), ``language_model`` (local fastText path), ``languages``, ``language_threshold``.
-    Unknown options (e.g. ones the pipeline passes to every refiner) are ignored."""
+    """Registry factory: ``rules:gopher+c4``, options `RuleOptions`."""
     comps = parse_spec(arg)
-    line_rules = options.get("line_rules")
+    opts = parse_options(RuleOptions, options, refiner="rules")
     line_comps = tuple(c for c in comps if c in LINE_COMPONENTS)
-    if line_rules is False:
+    if opts.line_rules is False:
         line_comps = ()
-    elif line_rules is True and not line_comps:
+    elif opts.line_rules is True and not line_comps:
         line_comps = ("c4",)
-    langs = options.get("languages") or ("en",)
+    langs = opts.languages or ("en",)
     if isinstance(langs, str):
         langs = tuple(s.strip() for s in langs.split(","))
     return RuleRefiner(
         components=comps,
         line_components=line_comps,
-        badwords=options.get("badwords"),
-        language_model=options.get("language_model"),
+        badwords=opts.badwords,
+        language_model=opts.language_model,
         languages=tuple(langs),
-        language_threshold=float(options.get("language_threshold", LANGUAGE_THRESHOLD)),
+        language_threshold=opts.language_threshold,
     )
+
+
+make_refiner.options = RuleOptions  # type: ignore[attr-defined]
