@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from prox.builtin import features as F
-from prox.jsonl import load_records
+from prox.records import load_records
 from prox.builtin.model import BuiltinModel, shipped_model_path
 from prox.builtin.predict import noisy_ranges
 from prox.executor import execute

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from prox.builtin.data import DocRow, Loaded, line_row, load_docs, load_lines, refine_record
-from prox.jsonl import load_records
+from prox.records import load_records
 from prox.builtin.model import BuiltinModel
 from prox.builtin.train import TrainConfig, best_threshold, train
 from prox.evaluate.run import eval_lines, line_predictor

@@ -25,7 +25,7 @@ def need(path: Path) -> Path:
 
 
 def dev_rows(step: int = 1) -> list:
-    from prox.jsonl import load_records
+    from prox.records import load_records
 
     return [word_row(r) for r in load_records(need(WORDS_DEV))][::step]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prox.jsonl import load_records
+from prox.records import load_records
 
 # DCLM human-quality labels: the part of docs-public to train a pre-training doc model on.
 DCLM_HUMAN_SOURCE = "dclm-human-majority"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from prox.jsonl import load_records
+from prox.records import load_records
 
 EVAL_PERCENT = 10  # prox default: share of pages (by hash of the page id) held out as the eval set
 
@@ -28,11 +28,6 @@ def iter_rows(paths: Iterable[str | Path]) -> Iterator[dict]:
         for f in files:
             if not f.exists():
                 raise FileNotFoundError(f"input not found: {f}")
-            if f.name.endswith(".parquet"):
-                import pyarrow.parquet as pq
-
-                yield from pq.read_table(f).to_pylist()
-                continue
             yield from load_records(f)
 
 

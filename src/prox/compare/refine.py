@@ -7,12 +7,12 @@ The ``raw`` variant is the same pipeline with no refiner (no stages: every docum
 """
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from prox.compare.data import Doc
+from prox.records import write_jsonl
 
 BATCH_SIZE = 32
 WORKERS = 2  # prox default: refine each variant as 2 pipeline tasks on 2 worker processes (the 2-core CI machine)
@@ -22,11 +22,8 @@ OUTCOMES = ("kept", "dropped", "failed")
 def write_corpus(docs: Sequence[Doc], path: str | Path) -> Path:
     """Write ``docs`` as JSONL (``id``, ``text`` and the row's other fields) for the pipeline to read."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for d in docs:
-            extra = {k: v for k, v in d.meta.items() if k not in ("id", "text")}
-            handle.write(json.dumps({"id": d.id, "text": d.text, **extra}, ensure_ascii=False, default=str) + "\n")
+    rows = ({"id": d.id, "text": d.text, **{k: v for k, v in d.meta.items() if k not in ("id", "text")}} for d in docs)
+    write_jsonl(path, rows, default=str)
     return path
 
 

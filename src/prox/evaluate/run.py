@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from prox.builtin.data import in_train_split, line_row
-from prox.jsonl import load_records
+from prox.records import load_records
 from prox.evaluate.baselines import DOC_BASELINES, LINE_BASELINES
 from prox.evaluate.metrics import DocScorer, LineScorer, WordScorer
 from prox.refiners.base import Refiner, join_chunk_programs

@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from prox.pipeline.inputs import InputError, count_records, resolve_inputs
+from prox.pipeline.inputs import InputError, resolve_inputs
+from prox.records import count_records
 from prox.pipeline.stats import build_run_stats, write_json_atomic
 from prox.pipeline.steps import (
     DEFAULT_BATCH_SIZE,

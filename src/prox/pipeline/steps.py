@@ -30,10 +30,10 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 
-from prox.jsonl import json_safe
+from prox.records import json_safe
 from prox.pipeline import progress
 from prox.pipeline.cache import ProgramCache, cache_key
-from prox.pipeline.inputs import iter_records
+from prox.pipeline.inputs import read_documents
 from prox.pipeline.stats import TaskStats, write_json_atomic
 
 # metadata keys used while a document is in flight
@@ -372,7 +372,7 @@ class ProxReader(PipelineStep):
         repaired: list[str] = []  # sources of the documents whose lone surrogates were replaced
         try:
             for path in files:
-                for _, record in iter_records(path, text_field=self.text_field, id_field=self.id_field):
+                for record in read_documents(path, text_field=self.text_field, id_field=self.id_field):
                     if not by_file:
                         if self.limit is not None and seen >= self.limit:
                             return
@@ -522,7 +522,7 @@ class ProxOutcomeWriter(PipelineStep):
 
         Last defence: a record no writer can encode (a lone surrogate from a refiner's output,
         an integer over 64 bits or very deep nesting in the input's other fields) becomes a
-        failed record, made writable by `prox.jsonl.json_safe`, instead of stopping the task.
+        failed record, made writable by `prox.records.json_safe`, instead of stopping the task.
         The writers encode a record before writing any of it, so nothing partial is left. An
         OSError (disk full, ...) is not the record's fault: it stops the task, which resumes.
         """
