@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from prox.builtin.data import DocRow, Loaded, line_row, load_docs, load_lines, refine_record
+from prox.pipeline.layout import OutputRecord
 from prox.records import load_records
 from prox.builtin.model import BuiltinModel
 from prox.builtin.train import TrainConfig, best_threshold, train
@@ -133,9 +134,11 @@ def test_distillation_labels_from_refine_output(tmp_path):
 
 def test_refine_record_is_tolerant():
     out = Loaded()
-    refine_record({"id": "a", "text": "x"}, True, out)  # kept but no raw text: skipped, counted
-    refine_record({"id": "b", "metadata": {"raw_text": "a\nb", "execution": {"removed_ranges": [[0, 0], ["x"], [5, 9]]}}}, True, out)
-    refine_record({"id": "c", "metadata": {"raw_text": "a\nb"}}, True, out)  # no labels at all
+    kept = [{"id": "a", "text": "x"},  # kept but no raw text: skipped, counted
+            {"id": "b", "metadata": {"raw_text": "a\nb", "execution": {"removed_ranges": [[0, 0], ["x"], [5, 9]]}}},
+            {"id": "c", "metadata": {"raw_text": "a\nb"}}]  # no labels at all
+    for row in kept:
+        refine_record(OutputRecord.from_row(row, "kept"), out)
     assert out.skipped == {"no_raw_text": 1, "no_line_labels": 1}
     assert [d.id for d in out.docs] == ["b", "c"]
     assert out.lines[0].noisy == {0} and out.lines[0].content == {1}

@@ -10,8 +10,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from prox.compare import Doc, ProxyConfig, read_outputs, refine_docs, run_compare, split_eval
+from prox.compare import Doc, ProxyConfig, refine_docs, run_compare, split_eval
 from prox.compare.data import clean_text, load_docs
+from prox.pipeline.layout import read_outputs
 from prox.compare.proxy import ByteTokenizer, VocabMap, encode_stream, train_and_eval
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
@@ -90,13 +91,13 @@ def test_run_compare_end_to_end(pages, tmp_path):
     raw_stats = json.loads((tmp_path / "refined" / "raw" / "stats.json").read_text())
     assert raw_stats["settings"]["stages"] == [] and raw_stats["refiner"]["spec"] is None
     assert raw_stats["text"]["chars_out"] == raw_stats["text"]["chars_in"] == raw["chars_kept"]
-    raw_recs = read_outputs(tmp_path / "refined" / "raw", "kept")  # one part per pipeline task
-    assert len(raw_recs) == raw["docs_in"] and all(r["text"] == r["metadata"]["raw_text"] for r in raw_recs)
+    raw_recs = list(read_outputs(tmp_path / "refined" / "raw", "kept"))  # one part per pipeline task
+    assert len(raw_recs) == raw["docs_in"] and all(r.text == r.raw_text for r in raw_recs)
     # 2 pipeline tasks/workers (the default) refine exactly like one: same kept documents and texts
     one = refine_docs(pages[:24], "rules:c4", tmp_path / "c4_one", workers=1)
     two = refine_docs(pages[:24], "rules:c4", tmp_path / "c4_two", workers=2)
     assert one["tasks"]["reported"] == 1 and two["tasks"]["reported"] == 2
-    by_id = lambda d: sorted((r["id"], r["text"]) for r in read_outputs(d, "kept"))  # noqa: E731
+    by_id = lambda d: sorted((r.id, r.text) for r in read_outputs(d, "kept"))  # noqa: E731
     assert by_id(tmp_path / "c4_one") == by_id(tmp_path / "c4_two") and by_id(tmp_path / "c4_one")
 
 

@@ -85,13 +85,14 @@ def test_refined_text_is_what_prox_refine_keeps(tmp_path):
     """The doc program, then the joined chunk programs, through prox.execute: the same texts the
     `prox refine` pipeline writes to kept/ (and "" for what it drops), on real pages."""
     from prox.compare.data import Doc
-    from prox.compare.refine import read_outputs, refine_docs
+    from prox.compare.refine import refine_docs
+    from prox.pipeline.layout import read_outputs
     from prox.refiners import get_refiner
 
     rows = dev_rows(step=8)
     refine_docs([Doc(r.id, r.text) for r in rows], "builtin", tmp_path / "out")
-    kept = {rec["id"]: rec["text"] for rec in read_outputs(tmp_path / "out")}
-    dropped = {rec["id"] for rec in read_outputs(tmp_path / "out", "dropped")}
+    kept = {rec.id: rec.text for rec in read_outputs(tmp_path / "out", "kept")}
+    dropped = {rec.id for rec in read_outputs(tmp_path / "out", "dropped")}
     assert kept and dropped and len(kept) + len(dropped) == len(rows)
     predict = text_predictor(get_refiner("builtin"))
     assert predict.stages == ("doc", "chunk")

@@ -35,13 +35,13 @@ def test_bad_specs_are_clear_errors():
 
 def test_compare_and_eval_paths_accept_module_factory(tmp_path):
     from prox.compare import Doc, refine_docs
-    from prox.compare.refine import read_outputs
+    from prox.pipeline.layout import read_outputs
 
     docs = [Doc("a", DOC * 3), Doc("b", "tiny doc")]
     stats = refine_docs(docs, "test_refine_fakes:make_refiner", tmp_path / "out", refiner_options={"min_doc_words": 5})
     assert stats["documents"] == {"docs_in": 2, "kept": 1, "dropped": 1, "failed": 0}
-    kept = read_outputs(tmp_path / "out", "kept")
-    assert [r["id"] for r in kept] == ["a"] and "short line" not in kept[0]["text"]
+    kept = list(read_outputs(tmp_path / "out", "kept"))
+    assert [r.id for r in kept] == ["a"] and "short line" not in kept[0].text
     assert json.loads((tmp_path / "out" / "stats.json").read_text())["refiner"]["spec"] == "test_refine_fakes:make_refiner"
 
 

@@ -16,7 +16,6 @@ from prox.records import write_jsonl
 
 BATCH_SIZE = 32
 WORKERS = 2  # prox default: refine each variant as 2 pipeline tasks on 2 worker processes (the 2-core CI machine)
-OUTCOMES = ("kept", "dropped", "failed")
 
 
 def write_corpus(docs: Sequence[Doc], path: str | Path) -> Path:
@@ -53,14 +52,3 @@ def refine_docs(docs: Sequence[Doc], refiner: Any, outdir: str | Path, *, mode: 
         corpus = write_corpus(docs, Path(tmp) / "docs.jsonl")
         return refine_file(corpus, refiner, outdir, mode=mode, batch_size=batch_size,
                            refiner_options=refiner_options, workers=workers)
-
-
-def read_outputs(outdir: str | Path, outcome: str = "kept") -> list[dict]:
-    """Records of one outcome folder (JSONL .gz or Parquet)."""
-    from prox.compare.data import iter_rows
-
-    folder = Path(outdir) / outcome
-    if not folder.is_dir():
-        return []
-    files = sorted(p for p in folder.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz", ".parquet")))
-    return list(iter_rows(files)) if files else []

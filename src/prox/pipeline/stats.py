@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prox.executor.options import count_words
+from prox.pipeline.layout import RunLayout
 
 OUTCOMES = ("kept", "dropped", "failed")
 
@@ -98,11 +99,11 @@ def merge_task_stats(tasks: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def build_run_stats(task_dir: str, *, world_size: int, wall_s: float | None, run_info: dict[str, Any]) -> dict[str, Any]:
-    """Merge the per-task files of ``task_dir`` into the run's ``stats.json`` payload."""
+def build_run_stats(layout: RunLayout, *, world_size: int, wall_s: float | None, run_info: dict[str, Any]) -> dict[str, Any]:
+    """Merge the per-task files of a run folder into the run's ``stats.json`` payload."""
     tasks = []
     for rank in range(world_size):
-        path = os.path.join(task_dir, f"{rank:05d}.json")
+        path = layout.task_file(rank)
         if os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
                 tasks.append(json.load(handle))

@@ -33,15 +33,30 @@ from datatrove.utils.logging import logger
 from prox.records import json_safe
 from prox.pipeline import progress
 from prox.pipeline.cache import ProgramCache, cache_key
+from prox.pipeline.layout import (
+    CHUNK_PROGRAMS,
+    DOC_EXECUTION,
+    DOC_PROGRAM,
+    ERROR,
+    EXECUTION,
+    INPUT_META,
+    OUTCOMES,
+    OUTPUT_FORMATS,
+    OUTCOME,
+    RAW_LINE,
+    RAW_TEXT,
+    REASON,
+    SOURCE,
+    OutputRecord,
+    RunLayout,
+    cache_file,
+    mark,
+    outcome_of,
+    output_name_template,
+    parquet_schema,
+)
 from prox.pipeline.inputs import read_documents
 from prox.pipeline.stats import TaskStats, write_json_atomic
-
-# metadata keys used while a document is in flight
-OUTCOME, REASON, ERROR = "prox_outcome", "prox_reason", "prox_error"
-SOURCE, INPUT_META, RAW_LINE = "prox_source", "prox_input", "prox_raw_line"
-DOC_PROGRAM, CHUNK_PROGRAMS = "prox_doc_program", "prox_chunk_programs"
-EXECUTION, DOC_EXECUTION = "prox_execution", "prox_doc_execution"
-RAW_TEXT = "prox_raw_text"
 
 DEFAULT_BATCH_SIZE = 32          # documents per refiner call
 GZIP_LEVEL = 1                   # output jsonl.gz: level 9 (gzip's default) took ~35 % of the engine's time
@@ -85,12 +100,6 @@ def _batched(data: Iterable[Document], size: int) -> Iterator[list[Document]]:
 
 def _pending(doc: Document) -> bool:
     return doc.metadata.get(OUTCOME) is None
-
-
-def mark(doc: Document, outcome: str, detail: str) -> None:
-    """Mark a document dropped (detail = reason) or failed (detail = error)."""
-    doc.metadata[OUTCOME] = outcome
-    doc.metadata[REASON if outcome == "dropped" else ERROR] = detail
 
 
 def _short_error(exc: BaseException) -> str:
@@ -198,7 +207,7 @@ class _RefinerStep(PipelineStep):
     def _open_cache(self, rank: int) -> ProgramCache | None:
         if not self.cache_dir:
             return None
-        return ProgramCache(os.path.join(self.cache_dir, f"{self.stage}-{rank:05d}.jsonl"), self.stage)
+        return ProgramCache(cache_file(self.cache_dir, self.stage, rank), self.stage)
 
     def _screen(self, doc: Document) -> bool:
         """Empty and oversized documents never reach the model. True if the doc goes on."""
@@ -407,41 +416,8 @@ class ProxReader(PipelineStep):
 # --------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------
-def _record(document: Document, *, flat_input: bool) -> dict[str, Any]:
-    meta = document.metadata
-    outcome = meta.get(OUTCOME) or "kept"
-    execution = meta.get(EXECUTION, meta.get(DOC_EXECUTION))
-    prox_meta: dict[str, Any] = {
-        "raw_text": meta.get(RAW_TEXT, document.text),
-        "doc_program": meta.get(DOC_PROGRAM),
-        "chunk_programs": list(meta.get(CHUNK_PROGRAMS) or []),
-        "execution": execution,
-        "source": meta.get(SOURCE),
-    }
-    if outcome == "kept" and DOC_EXECUTION in meta and EXECUTION in meta:
-        prox_meta["doc_execution"] = meta[DOC_EXECUTION]
-    if RAW_LINE in meta:
-        prox_meta["raw_line"] = meta[RAW_LINE]
-    input_meta = meta.get(INPUT_META) or {}
-    if flat_input:
-        metadata = {**{k: v for k, v in input_meta.items() if k not in prox_meta}, **prox_meta}
-    else:
-        metadata = {**prox_meta, "input_metadata": json.dumps(input_meta, ensure_ascii=False, default=str)}
-        metadata["execution"] = json.dumps(execution, ensure_ascii=False, default=str) if execution is not None else None
-        metadata["doc_execution"] = json.dumps(meta.get(DOC_EXECUTION), default=str) if DOC_EXECUTION in meta else None
-        metadata.setdefault("raw_line", None)
-    text = document.text if outcome == "kept" else meta.get(RAW_TEXT, document.text)
-    record: dict[str, Any] = {"id": document.id, "text": text}
-    if outcome == "dropped":
-        record["reason"] = meta.get(REASON)
-    elif outcome == "failed":
-        record["error"] = meta.get(ERROR)
-    record["metadata"] = metadata
-    return record
-
-
 def jsonl_adapter(self, document: Document) -> dict[str, Any]:
-    return _record(document, flat_input=True)
+    return OutputRecord.from_document(document).to_row("jsonl")
 
 
 def _check_encodable(record: dict[str, Any]) -> None:
@@ -460,26 +436,9 @@ def _check_encodable(record: dict[str, Any]) -> None:
 
 
 def parquet_adapter(self, document: Document) -> dict[str, Any]:
-    record = _record(document, flat_input=False)
+    record = OutputRecord.from_document(document).to_row("parquet")
     _check_encodable(record)
     return record
-
-
-def parquet_schema(outcome: str):
-    import pyarrow as pa
-
-    metadata = pa.struct([
-        ("raw_text", pa.string()), ("doc_program", pa.string()), ("chunk_programs", pa.list_(pa.string())),
-        ("execution", pa.string()), ("source", pa.string()), ("doc_execution", pa.string()),
-        ("raw_line", pa.string()), ("input_metadata", pa.string()),
-    ])
-    fields = [("id", pa.string()), ("text", pa.string())]
-    if outcome == "dropped":
-        fields.append(("reason", pa.string()))
-    elif outcome == "failed":
-        fields.append(("error", pa.string()))
-    fields.append(("metadata", metadata))
-    return pa.schema(fields)
 
 
 class ProxOutcomeWriter(PipelineStep):
@@ -495,25 +454,23 @@ class ProxOutcomeWriter(PipelineStep):
 
     def __init__(self, output_dir: str, *, output_format: str = "jsonl", work_dir: str | None = None):
         super().__init__()
-        if output_format not in ("jsonl", "parquet"):
+        if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format must be 'jsonl' or 'parquet', not {output_format!r}")
         self.output_dir = output_dir
         self.output_format = output_format
-        self.work_dir = work_dir or os.path.join(output_dir, ".prox")
-
-    def _filename(self, rank: int) -> str:
-        return f"{rank:05d}.jsonl.gz" if self.output_format == "jsonl" else f"{rank:05d}.parquet"
+        self.work_dir = work_dir
+        self.layout = RunLayout(output_dir, work_dir)
 
     def _writer(self, outcome: str):
-        folder = os.path.join(self.work_dir, "tmp", outcome)
+        folder = self.layout.tmp_dir(outcome)
         if self.output_format == "jsonl":
             from datatrove.pipeline.writers import JsonlWriter
 
             _register_fast_gzip()
-            return JsonlWriter(folder, output_filename="${rank}.jsonl.gz", compression=_GZIP_FAST, adapter=jsonl_adapter)
+            return JsonlWriter(folder, output_filename=output_name_template("jsonl"), compression=_GZIP_FAST, adapter=jsonl_adapter)
         from datatrove.pipeline.writers import ParquetWriter
 
-        return ParquetWriter(folder, output_filename="${rank}.parquet", adapter=parquet_adapter,
+        return ParquetWriter(folder, output_filename=output_name_template("parquet"), adapter=parquet_adapter,
                              schema=parquet_schema(outcome), batch_size=500, max_file_size=-1)
 
     @staticmethod
@@ -542,17 +499,16 @@ class ProxOutcomeWriter(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         _TASK_COUNTERS[rank] = Counter()  # fresh for this task (upstream steps run lazily, after this)
         stats = TaskStats(rank=rank)
-        filename = self._filename(rank)
-        for outcome in ("kept", "dropped", "failed"):
-            stale = os.path.join(self.work_dir, "tmp", outcome, filename)
+        layout, fmt = self.layout, self.output_format
+        for outcome in OUTCOMES:
+            stale = layout.tmp_file(outcome, rank, fmt)
             if os.path.exists(stale):
                 os.remove(stale)
-        writers = {outcome: self._writer(outcome) for outcome in ("kept", "dropped", "failed")}
+        writers = {outcome: self._writer(outcome) for outcome in OUTCOMES}
         try:
             for doc in data:
-                outcome = doc.metadata.get(OUTCOME) or "kept"
                 with self.track_time():
-                    outcome = self._write(writers, doc, outcome, rank)
+                    outcome = self._write(writers, doc, outcome_of(doc), rank)
                 raw = doc.metadata.get(RAW_TEXT, doc.text)
                 detail = doc.metadata.get(REASON) if outcome == "dropped" else doc.metadata.get(ERROR)
                 stats.record(outcome, raw, doc.text if outcome == "kept" else "", detail)
@@ -565,10 +521,9 @@ class ProxOutcomeWriter(PipelineStep):
         stats.counts.update(_TASK_COUNTERS.pop(rank, Counter()))
         task_stats = stats.to_dict()
         task_stats["refiner_name"] = _TASK_REFINER.pop(rank, None)
-        write_json_atomic(os.path.join(self.work_dir, "tasks", f"{rank:05d}.json"), task_stats)
-        for outcome in ("kept", "dropped", "failed"):
-            tmp = os.path.join(self.work_dir, "tmp", outcome, filename)
-            final_dir = os.path.join(self.output_dir, outcome)
-            os.makedirs(final_dir, exist_ok=True)
+        write_json_atomic(layout.task_file(rank), task_stats)
+        for outcome in OUTCOMES:
+            tmp = layout.tmp_file(outcome, rank, fmt)
+            os.makedirs(layout.outcome_dir(outcome), exist_ok=True)
             if os.path.exists(tmp):
-                os.replace(tmp, os.path.join(final_dir, filename))
+                os.replace(tmp, layout.final_file(outcome, rank, fmt))
