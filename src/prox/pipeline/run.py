@@ -12,20 +12,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from datatrove.pipeline.base import PipelineStep
+
 from prox.pipeline.inputs import InputError, resolve_inputs
 from prox.pipeline.layout import OUTPUT_FORMATS, RunLayout
-from prox.records import count_records
+from prox.pipeline.reader import ProxReader
+from prox.pipeline.stages import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CHARS, DEFAULT_MAX_LINES, ProxChunkStage, ProxDocStage
 from prox.pipeline.stats import build_run_stats, write_json_atomic
-from prox.pipeline.steps import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_MAX_CHARS,
-    DEFAULT_MAX_LINES,
-    ProxChunkStage,
-    ProxDocStage,
-    ProxExecute,
-    ProxOutcomeWriter,
-    ProxReader,
-)
+from prox.pipeline.writer import ProxOutcomeWriter
+from prox.records import count_records
 
 STAGES = ("doc", "chunk")
 MODES = ("strict", "reference")
@@ -135,7 +130,6 @@ def build_pipeline(config: RefineConfig, files: list[str], layout: RunLayout) ->
         pipeline.append(ProxDocStage(config.refiner, config.refiner_options, **stage_args))
     if "chunk" in config.stages:
         pipeline.append(ProxChunkStage(config.refiner, config.refiner_options, **stage_args))
-        pipeline.append(ProxExecute(mode=config.mode))
     pipeline.append(ProxOutcomeWriter(layout.output_dir, output_format=config.output_format, work_dir=layout.work_dir))
     return pipeline
 
@@ -296,9 +290,6 @@ def _submit_slurm(config: RefineConfig, pipeline: list, layout: RunLayout, run_i
     )
     merge.run()
     return {"submitted": True, "job_name": job_name, "logging_dir": layout.logs_dir}
-
-
-from datatrove.pipeline.base import PipelineStep  # noqa: E402
 
 
 class ProxStatsMerge(PipelineStep):
