@@ -18,12 +18,12 @@ import typer
 
 from prox import records
 from prox.cli import app
+from prox.program import STAGES
 from prox.render import (
     CHUNK_TOKEN_BUDGET,
     DOC_PROMPT_MAX_IDS,
     PRESETS,
     PROX_SYSTEM_PROMPT,
-    STAGES,
     PromptRenderer,
     RenderError,
 )
