@@ -11,7 +11,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from prox.compare import Doc, ProxyConfig, refine_docs, run_compare, split_eval
-from prox.compare.data import clean_text, load_docs
+from prox.compare.data import clean_text, load_corpus
 from prox.pipeline.layout import read_outputs
 from prox.compare.proxy import ByteTokenizer, VocabMap, encode_stream, train_and_eval
 
@@ -25,7 +25,7 @@ TINY = dict(seq_len=64, batch_size=4, train_tokens=64 * 4 * 6, hidden=32, layers
 def pages():
     if not LINES.exists():
         pytest.skip(f"shared benchmarks not found at {LINES}")
-    return load_docs([LINES], where={"view": "dclm"}, limit=40)
+    return load_corpus([LINES], where={"view": "dclm"}, limit=40)
 
 
 def test_split_eval_holds_out_pages_and_uses_gold_content(pages):

@@ -75,7 +75,8 @@ def test_reproduces_readme_dev_line_baselines():
     """README §4: dev dclm ALL micro F1 is 0.563 (< 5 words) and 0.579 (C4); wet 0.822 / 0.874."""
     gold = need(BENCH / "lines-public-dev.jsonl.gz")
     short = eval_lines(gold, line_predictor(baseline="short"))["scores"]
-    c4 = eval_lines(gold, line_predictor(baseline="c4"))["scores"]
+    c4 = eval_lines(gold, line_predictor(baseline="c4-line-rule"))["scores"]
+    assert eval_lines(gold, line_predictor(baseline="c4"))["scores"] == c4  # the old name still works
     assert round(short["dclm"]["ALL"]["micro"]["f1"], 3) == 0.563
     assert round(c4["dclm"]["ALL"]["micro"]["f1"], 3) == 0.579
     assert round(short["wet"]["ALL"]["micro"]["f1"], 3) == 0.822
@@ -142,10 +143,10 @@ def test_reproduces_readme_math_formula_deletions():
     the C4 rule 688; removing nothing keeps every formula and content line."""
     gold = need(BENCH / "lines-math-public.jsonl.gz")
     math = {b: eval_lines(gold, line_predictor(baseline=b))["scores"]["md"]["ALL"]["math"]
-            for b in ("nothing", "short", "c4")}
+            for b in ("nothing", "short", "c4-line-rule")}
     assert (math["short"]["formula_lines"], math["short"]["formula_deleted"]) == (983, 269)
-    assert math["c4"]["formula_deleted"] == 688
-    assert math["c4"]["formula_kept"] == round(1 - 688 / 983, 4)
+    assert math["c4-line-rule"]["formula_deleted"] == 688
+    assert math["c4-line-rule"]["formula_kept"] == round(1 - 688 / 983, 4)
     assert (math["nothing"]["formula_kept"], math["nothing"]["content_kept"]) == (1.0, 1.0)
     assert math["nothing"]["rows"] == 62 and math["nothing"]["content_lines"] == 1864
     per_source = eval_lines(gold, line_predictor(baseline="short"), sources={"approach0-mse"})["scores"]["md"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from prox.compare.data import Doc, load_docs
+from prox.compare.data import Doc, load_corpus
 from prox.compare.refine import refine_docs
 from prox.refiners import get_refiner
 from prox.report import SECTIONS, render_card, write_dataset_card, write_report
@@ -44,7 +44,7 @@ class UrlRefiner:
 def outdir(tmp_path_factory):
     if not LINES.exists():
         pytest.skip(f"shared benchmarks not found at {LINES}")
-    docs = load_docs([LINES], where={"view": "dclm"}, limit=12)
+    docs = load_corpus([LINES], where={"view": "dclm"}, limit=12)
     docs.append(Doc("url-doc", "Visit https://example.com/a for more details about the project today.\n"
                                "The project has been running for ten years in the city of Springfield.\n"
                                "It is funded by the council and by many local donors every year.\nMenu\n"

@@ -77,7 +77,8 @@ def execute_cmd(
     max_errors: int = typer.Option(None, "--max-errors", help="ignore programs with >= this many errors [2]"),
 ) -> None:
     """Execute each record's `program` on its `text`; write refined text and a summary."""
-    from prox.executor import MODES, STAGES, ExecOptions
+    from prox.executor import MODES, ExecOptions
+    from prox.program import STAGES
     from prox.records import JsonlWriter, read_records
 
     if stage not in STAGES:

@@ -14,16 +14,16 @@ from typing import Any
 
 from datatrove.pipeline.base import PipelineStep
 
+from prox.executor import MODES
 from prox.pipeline.inputs import InputError, resolve_inputs
 from prox.pipeline.layout import OUTPUT_FORMATS, RunLayout
 from prox.pipeline.reader import ProxReader
 from prox.pipeline.stages import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CHARS, DEFAULT_MAX_LINES, ProxChunkStage, ProxDocStage
 from prox.pipeline.stats import build_run_stats, write_json_atomic
 from prox.pipeline.writer import ProxOutcomeWriter
+from prox.program import STAGES
 from prox.records import count_records
 
-STAGES = ("doc", "chunk")
-MODES = ("strict", "reference")
 EXECUTORS = ("local", "slurm", "ray")
 # Settings that change what a task produces: a rerun into the same OUTDIR must match them.
 _RUN_IDENTITY = ("inputs", "refiner", "refiner_options", "stages", "mode", "text_field", "id_field",
