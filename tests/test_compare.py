@@ -3,21 +3,19 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from conftest import BENCHMARKS, LLAMA2_TOKENIZER
 from prox.compare import Doc, ProxyConfig, refine_docs, run_compare, split_eval
 from prox.compare.data import clean_text, load_corpus
 from prox.pipeline.layout import read_outputs
 from prox.compare.proxy import ByteTokenizer, VocabMap, encode_stream, train_and_eval
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-LINES = SHARED / "benchmarks" / "lines-public-train.jsonl.gz"
-LLAMA = SHARED / "fixtures" / "llama2-tokenizer"
+LINES = BENCHMARKS / "lines-public-train.jsonl.gz"
 TINY = dict(seq_len=64, batch_size=4, train_tokens=64 * 4 * 6, hidden=32, layers=2, heads=2, max_eval_tokens=3000)
 
 
@@ -53,11 +51,11 @@ def test_proxy_is_deterministic_and_learns():
 
 
 def test_vocab_map_compacts_llama_ids():
-    if not LLAMA.exists():
+    if not LLAMA2_TOKENIZER.exists():
         pytest.skip("llama2 tokenizer fixture absent")
     from prox.compare.proxy import load_tokenizer
 
-    tok = load_tokenizer(str(LLAMA))
+    tok = load_tokenizer(str(LLAMA2_TOKENIZER))
     assert tok.vocab_size == 32000 and tok.eos_id == 2
     s = encode_stream(tok, ["Hello world.", "Bonjour le monde."])
     vm = VocabMap([s])

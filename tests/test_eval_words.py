@@ -8,20 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import BENCHMARKS, need
 from prox.cli import app
 from prox.evaluate.metrics import WordScorer, word_bag, word_prf
 from prox.evaluate.run import eval_words, text_predictor, word_row
-from test_refine_fakes import WordRuleRefiner, expected_text
+from fakes import WordRuleRefiner, expected_text
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-WORDS_DEV = SHARED / "benchmarks" / "words-public-dev.jsonl.gz"
-FAKE = "test_refine_fakes:make_refiner"
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared data missing: {path}")
-    return path
+WORDS_DEV = BENCHMARKS / "words-public-dev.jsonl.gz"
+FAKE = "fakes:make_refiner"
 
 
 def dev_rows(step: int = 1) -> list:

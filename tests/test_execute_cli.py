@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import REFERENCE
 from prox.cli import app
 from prox.records import BadRecord, JsonlWriter, Row, dumps, load_records, read_records, write_jsonl
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-VECTORS = SHARED / "fixtures" / "reference" / "executor-public.jsonl.gz"
+VECTORS = REFERENCE / "executor-public.jsonl.gz"
 TEXT = "\n".join(f"line{i} alpha beta gamma delta" for i in range(6))
 
 runner = CliRunner()

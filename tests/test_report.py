@@ -6,18 +6,17 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from conftest import BENCHMARKS
 from prox.compare.data import Doc, load_corpus
 from prox.compare.refine import refine_docs
 from prox.refiners import get_refiner
 from prox.report import SECTIONS, render_card, write_dataset_card, write_report
 from prox.report.html import svg_histogram
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-LINES = SHARED / "benchmarks" / "lines-public-train.jsonl.gz"
+LINES = BENCHMARKS / "lines-public-train.jsonl.gz"
 URL = re.compile(r"https?://\S+")
 
 
