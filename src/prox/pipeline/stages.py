@@ -70,9 +70,9 @@ class _RefinerStage(PipelineStep):
     """One stage: lazy refiner, program cache, batching, retry per document, execution."""
 
     type = "ProX"
-    stage = "doc"
-    program_key = DOC_PROGRAM      # where the document keeps its program(s)
-    execution_key = DOC_EXECUTION  # where it keeps the execution summary
+    stage: str          # "doc" or "chunk"
+    program_key: str    # where the document keeps its program(s)
+    execution_key: str  # where it keeps the execution summary
 
     def __init__(
         self,
