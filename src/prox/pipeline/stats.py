@@ -99,8 +99,10 @@ def read_step_counters(path: str) -> dict[str, int] | None:
 
 def task_entry(task: dict[str, Any], counters: dict[str, int] | None) -> dict[str, Any]:
     """One task's entry of stats.json: the writer's stats with the steps' counters. A task file
-    written before the counters moved to datatrove's stats holds them itself."""
-    counters = counters or {name: int(task.get(name, 0)) for name in STEP_COUNTERS}
+    written before the counters moved to datatrove's stats (a run resumed across versions) holds
+    them itself."""
+    if counters is None or any(name in task for name in STEP_COUNTERS):
+        counters = {name: int(task.get(name, 0)) for name in STEP_COUNTERS}
     entry = {"rank": task.get("rank"), **{name: int(task.get(name, 0)) for name in DOC_COUNTS}, **counters}
     entry.update({k: task.get(k) for k in ("balanced", "dropped_reasons", "failed_reasons", "wall_s", "refiner_name")})
     return entry
