@@ -9,14 +9,21 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 BENCHMARKS = SHARED / "benchmarks"
+FIXTURES = SHARED / "fixtures"
+LLAMA2_TOKENIZER = FIXTURES / "llama2-tokenizer"  # the Llama-2 tokenizer the released ProX models use
+REFERENCE = FIXTURES / "reference"  # vectors recorded from the ProX reference implementation
+
+
+def need(path: Path) -> Path:
+    """``path`` when it exists; otherwise the test is skipped (the shared data is absent)."""
+    if not path.exists():
+        pytest.skip(f"shared data missing: {path}")
+    return path
 
 
 def benchmark_rows(name: str) -> list[dict]:
     """Rows of ``../shared/benchmarks/NAME``; skips the test when the file is absent."""
-    path = BENCHMARKS / name
-    if not path.is_file():
-        pytest.skip(f"shared benchmark missing: {path}")
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
+    with gzip.open(need(BENCHMARKS / name), "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh]
 
 

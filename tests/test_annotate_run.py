@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import BENCHMARKS, LLAMA2_TOKENIZER, SHARED
 from prox.annotate.records import OutputFolder, load_sft_records, read_ids
 from prox.annotate.run import AnnotateOptions, Annotator, Document
 from prox.annotate.teacher import OpenAITeacher
@@ -22,18 +23,14 @@ from prox.render import PromptRenderer
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from servers import llama_server  # noqa: E402,F401  (pytest fixture)
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-BENCH = SHARED / "benchmarks"
-LLAMA2 = SHARED / "fixtures" / "llama2-tokenizer"
-
 
 def _need_shared() -> None:
-    if not (BENCH.exists() and LLAMA2.exists()):
+    if not (BENCHMARKS.exists() and LLAMA2_TOKENIZER.exists()):
         pytest.skip(f"shared data not found at {SHARED}")
 
 
 def _rows(name: str, n: int, pred=lambda r: True) -> list[dict]:
-    with gzip.open(BENCH / name, "rt", encoding="utf-8") as fh:
+    with gzip.open(BENCHMARKS / name, "rt", encoding="utf-8") as fh:
         return list(itertools.islice((r for r in map(json.loads, fh) if pred(r)), n))
 
 
@@ -47,9 +44,9 @@ def test_gold_chunk_records_remove_exactly_the_noisy_lines(tmp_path):
     rows = _rows("lines-public-train.jsonl.gz", 6, lambda r: r["view"] == "dclm" and r["noisy_lines"])
     src = _write_jsonl(tmp_path / "gold.jsonl", rows)
     result = CliRunner().invoke(app, ["annotate", "--from-gold", str(src), "-o", str(tmp_path / "out"),
-                                      "--task", "chunk", "--tokenizer", str(LLAMA2), "--chunk-budget", "400"])
+                                      "--task", "chunk", "--tokenizer", str(LLAMA2_TOKENIZER), "--chunk-budget", "400"])
     assert result.exit_code == 0, result.output
-    renderer = PromptRenderer(LLAMA2, preset="prox", chunk_budget=400, with_ids=False)
+    renderer = PromptRenderer(LLAMA2_TOKENIZER, preset="prox", chunk_budget=400, with_ids=False)
     records = load_sft_records(tmp_path / "out")
     by_doc: dict[str, list] = {}
     for record in records:
@@ -70,7 +67,7 @@ def test_gold_chunk_records_remove_exactly_the_noisy_lines(tmp_path):
 def test_gold_doc_records(tmp_path):
     _need_shared()
     rows = _rows("docs-public.jsonl.gz", 8)
-    renderer = PromptRenderer(LLAMA2, preset="prox", with_ids=False)
+    renderer = PromptRenderer(LLAMA2_TOKENIZER, preset="prox", with_ids=False)
     docs = [Document(r["id"], r["text"], row={"keep": r["keep"]}) for r in rows]
     with OutputFolder(tmp_path) as out:
         stats = Annotator(out, renderer, options=AnnotateOptions(task="doc", source="gold")).run(docs)
@@ -84,7 +81,7 @@ def test_gold_doc_records(tmp_path):
 def test_resume_skips_finished_documents_and_repairs_a_torn_tail(tmp_path):
     _need_shared()
     rows = _rows("lines-public-dev.jsonl.gz", 5, lambda r: r["view"] == "dclm")
-    renderer = PromptRenderer(LLAMA2, preset="prox", with_ids=False)
+    renderer = PromptRenderer(LLAMA2_TOKENIZER, preset="prox", with_ids=False)
 
     def docs():
         return [Document(r["id"], r["text"], row={"noisy_lines": r["noisy_lines"]}) for r in rows]
@@ -109,7 +106,7 @@ def test_resume_skips_finished_documents_and_repairs_a_torn_tail(tmp_path):
 def test_unreachable_teacher_fails_documents_and_a_rerun_retries_them(tmp_path):
     _need_shared()
     rows = _rows("docs-public.jsonl.gz", 2)
-    renderer = PromptRenderer(LLAMA2, preset="prox", with_ids=False)
+    renderer = PromptRenderer(LLAMA2_TOKENIZER, preset="prox", with_ids=False)
     teacher = OpenAITeacher.from_url("http://127.0.0.1:9/v1", "nobody", max_retries=0, timeout_s=2)
     docs = [Document(r["id"], r["text"]) for r in rows] + [Document("bad", "", error="bad_json: line 3")]
     with OutputFolder(tmp_path) as out:
@@ -151,7 +148,7 @@ def test_teacher_annotation_against_a_real_llama_cpp_server(llama_server, tmp_pa
 
     def annotate(task: str, out: Path, *extra: str):
         result = runner.invoke(app, [
-            "annotate", str(src), "-o", str(out), "--task", task, "--tokenizer", str(LLAMA2),
+            "annotate", str(src), "-o", str(out), "--task", task, "--tokenizer", str(LLAMA2_TOKENIZER),
             "--teacher-url", llama_server.base_url, "--teacher-model", "smollm2", "--templates", str(templates),
             "--max-answer-tokens", "24", "--concurrency", "1", *extra])
         assert result.exit_code == 0, result.output

@@ -7,10 +7,10 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
+from conftest import LLAMA2_TOKENIZER
 from prox.generate.openai_backend import OpenAIClient, OpenAIError, OpenAIGenerator, constraint_fields
 from prox.parse import parse_program
 from servers import find_smollm2_gguf, llama_server  # noqa: F401  (pytest fixture)
@@ -221,7 +221,6 @@ def test_gbnf_constrained_programs_parse(llama_server, api):
             assert program.operations or text == ""
 
 
-LLAMA2_TOKENIZER = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "llama2-tokenizer"
 DOCS = ["Home | About\nFoxes are small omnivorous mammals.\nCopyright 2024", "Buy now!\nClick here"]
 
 

@@ -10,16 +10,14 @@ import gzip
 import json
 import sys
 import types
-from pathlib import Path
 
 import pytest
 
+from conftest import LLAMA2_TOKENIZER, REFERENCE, SHARED
 from prox.generate.constrained import program_regex
 from prox.parse import parse_program
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-LLAMA2 = SHARED / "fixtures" / "llama2-tokenizer"
-PROMPTS = SHARED / "fixtures" / "reference" / "prompts-public.jsonl.gz"
+PROMPTS = REFERENCE / "prompts-public.jsonl.gz"
 
 
 def fake_vllm(*, structured: bool = True, reply=None):
@@ -83,7 +81,7 @@ def install(monkeypatch):
 
 
 def reference_record() -> dict:
-    if not PROMPTS.exists() or not LLAMA2.is_dir():
+    if not PROMPTS.exists() or not LLAMA2_TOKENIZER.is_dir():
         pytest.skip(f"shared fixtures not found under {SHARED}")
     with gzip.open(PROMPTS, "rt", encoding="utf-8") as handle:
         for line in handle:
@@ -98,12 +96,12 @@ def test_refiner_feeds_reference_token_ids_to_one_prefix_cached_engine(install):
 
     record = reference_record()
     vllm = install()
-    refiner = get_refiner("vllm:/models/prox-refining", tokenizer=str(LLAMA2), tensor_parallel_size=2,
+    refiner = get_refiner("vllm:/models/prox-refining", tokenizer=str(LLAMA2_TOKENIZER), tensor_parallel_size=2,
                           gpu_memory_utilization=0.8)
     assert len(vllm.engines) == 1  # one engine shared by both stages
     engine = vllm.engines[0]
     assert engine.kwargs == {"model": "/models/prox-refining", "tensor_parallel_size": 2, "gpu_memory_utilization": 0.8,
-                             "enable_prefix_caching": True, "tokenizer": str(LLAMA2)}
+                             "enable_prefix_caching": True, "tokenizer": str(LLAMA2_TOKENIZER)}
 
     assert refiner.doc_programs([record["text"]]) == ["keep_doc()"]
     prompts, params, use_tqdm = engine.calls[-1]

@@ -11,17 +11,16 @@ from __future__ import annotations
 import gzip
 import json
 from itertools import repeat
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import BENCHMARKS
 from prox.builtin import features as F
 from prox.builtin.model import BuiltinModel, sigmoid
 
-BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
 
 ODD_TEXTS = [
     "",
@@ -82,9 +81,9 @@ def test_batch_path_equals_reference_on_odd_texts(model):
 
 
 def test_batch_path_equals_reference_on_public_pages(model):
-    if not BENCH.is_dir():
+    if not BENCHMARKS.is_dir():
         pytest.skip("../shared/benchmarks not available")
-    with gzip.open(BENCH / "lines-public-dev.jsonl.gz", "rt", encoding="utf-8") as fh:
+    with gzip.open(BENCHMARKS / "lines-public-dev.jsonl.gz", "rt", encoding="utf-8") as fh:
         texts = [json.loads(line)["text"] for line in fh][:120]
     _check(model, texts)
 

@@ -8,22 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import BENCHMARKS, need
 from prox.builtin.data import DocRow, Loaded, line_row, load_docs, load_lines, refine_record
-from prox.jsonl import load_records
+from prox.pipeline.layout import OutputRecord
+from prox.records import load_records
 from prox.builtin.model import BuiltinModel
 from prox.builtin.train import TrainConfig, best_threshold, train
 from prox.evaluate.run import eval_lines, line_predictor
 from prox.refiners.builtin import BuiltinRefiner
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-BENCH = SHARED / "benchmarks"
 SMALL = TrainConfig(seed=1, folds=2, trees=40, min_df=2, threads=1)
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared data missing: {path}")
-    return path
 
 
 def rows(path: Path, view: str, n: int) -> list[dict]:
@@ -38,10 +32,10 @@ def rows(path: Path, view: str, n: int) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory) -> tuple[Path, list[dict]]:
-    train_rows = rows(need(BENCH / "lines-public-train.jsonl.gz"), "dclm", 160)
+    train_rows = rows(need(BENCHMARKS / "lines-public-train.jsonl.gz"), "dclm", 160)
     data = Loaded()
     data.lines = [line_row(r) for r in train_rows]
-    load_docs(need(BENCH / "docs-public.jsonl.gz"), data, sources={"dclm-human-majority"}, split="train")
+    load_docs(need(BENCHMARKS / "docs-public.jsonl.gz"), data, sources={"dclm-human-majority"}, split="train")
     model = train(data.lines, data.docs, SMALL)
     path = model.save(tmp_path_factory.mktemp("m") / "small.npz")
     return path, train_rows
@@ -49,7 +43,7 @@ def small_model(tmp_path_factory) -> tuple[Path, list[dict]]:
 
 def test_small_model_beats_baselines_on_held_out_pages(small_model, tmp_path):
     path, _ = small_model
-    dev = rows(need(BENCH / "lines-public-dev.jsonl.gz"), "dclm", 120)
+    dev = rows(need(BENCHMARKS / "lines-public-dev.jsonl.gz"), "dclm", 120)
     gold = tmp_path / "dev.jsonl"
     gold.write_text("".join(json.dumps(r) + "\n" for r in dev))
     ours = eval_lines(gold, line_predictor(BuiltinRefiner(path)))["scores"]["dclm"]["ALL"]["micro"]["f1"]
@@ -62,7 +56,7 @@ def test_training_is_deterministic(small_model, tmp_path):
     path, train_rows = small_model
     data = Loaded()
     data.lines = [line_row(r) for r in train_rows]
-    load_docs(BENCH / "docs-public.jsonl.gz", data, sources={"dclm-human-majority"}, split="train")
+    load_docs(BENCHMARKS / "docs-public.jsonl.gz", data, sources={"dclm-human-majority"}, split="train")
     again = train(data.lines, data.docs, SMALL).save(tmp_path / "again.npz")
     assert again.read_bytes() == path.read_bytes()
 
@@ -117,7 +111,7 @@ def _refine_folder(tmp_path: Path, gold_rows: list[dict]) -> Path:
 
 
 def test_distillation_labels_from_refine_output(tmp_path):
-    gold_rows = rows(need(BENCH / "lines-public-train.jsonl.gz"), "dclm", 40)
+    gold_rows = rows(need(BENCHMARKS / "lines-public-train.jsonl.gz"), "dclm", 40)
     folder = _refine_folder(tmp_path, gold_rows)
     data = Loaded()
     load_lines(folder, data)
@@ -133,16 +127,18 @@ def test_distillation_labels_from_refine_output(tmp_path):
 
 def test_refine_record_is_tolerant():
     out = Loaded()
-    refine_record({"id": "a", "text": "x"}, True, out)  # kept but no raw text: skipped, counted
-    refine_record({"id": "b", "metadata": {"raw_text": "a\nb", "execution": {"removed_ranges": [[0, 0], ["x"], [5, 9]]}}}, True, out)
-    refine_record({"id": "c", "metadata": {"raw_text": "a\nb"}}, True, out)  # no labels at all
+    kept = [{"id": "a", "text": "x"},  # kept but no raw text: skipped, counted
+            {"id": "b", "metadata": {"raw_text": "a\nb", "execution": {"removed_ranges": [[0, 0], ["x"], [5, 9]]}}},
+            {"id": "c", "metadata": {"raw_text": "a\nb"}}]  # no labels at all
+    for row in kept:
+        refine_record(OutputRecord.from_row(row, "kept"), out)
     assert out.skipped == {"no_raw_text": 1, "no_line_labels": 1}
     assert [d.id for d in out.docs] == ["b", "c"]
     assert out.lines[0].noisy == {0} and out.lines[0].content == {1}
 
 
 def test_distilled_model_trains(tmp_path):
-    gold_rows = rows(need(BENCH / "lines-public-train.jsonl.gz"), "dclm", 60)
+    gold_rows = rows(need(BENCHMARKS / "lines-public-train.jsonl.gz"), "dclm", 60)
     folder = _refine_folder(tmp_path, gold_rows)
     data = Loaded()
     load_lines(folder, data)
@@ -173,7 +169,7 @@ def test_doc_model_is_skipped_not_crashing_when_one_class_is_nearly_absent():
     # (the refiner then keeps every document) and training still succeeds.
     from prox.builtin.train import train_doc_model
 
-    gold_rows = rows(need(BENCH / "lines-public-train.jsonl.gz"), "dclm", 30)
+    gold_rows = rows(need(BENCHMARKS / "lines-public-train.jsonl.gz"), "dclm", 30)
     model = train([line_row(r) for r in gold_rows], [], TrainConfig(seed=0, folds=2, trees=5, min_df=2, threads=1))
     docs = [DocRow(r["id"], r["text"], i != 0, "t") for i, r in enumerate(gold_rows)]
     doc_model, info = train_doc_model(model, docs, TrainConfig(seed=0, folds=2, threads=1))

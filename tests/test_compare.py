@@ -3,20 +3,19 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from prox.compare import Doc, ProxyConfig, read_outputs, refine_docs, run_compare, split_eval
-from prox.compare.data import clean_text, load_docs
+from conftest import BENCHMARKS, LLAMA2_TOKENIZER
+from prox.compare import Doc, ProxyConfig, refine_docs, run_compare, split_eval
+from prox.compare.data import clean_text, load_corpus
+from prox.pipeline.layout import read_outputs
 from prox.compare.proxy import ByteTokenizer, VocabMap, encode_stream, train_and_eval
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-LINES = SHARED / "benchmarks" / "lines-public-train.jsonl.gz"
-LLAMA = SHARED / "fixtures" / "llama2-tokenizer"
+LINES = BENCHMARKS / "lines-public-train.jsonl.gz"
 TINY = dict(seq_len=64, batch_size=4, train_tokens=64 * 4 * 6, hidden=32, layers=2, heads=2, max_eval_tokens=3000)
 
 
@@ -24,7 +23,7 @@ TINY = dict(seq_len=64, batch_size=4, train_tokens=64 * 4 * 6, hidden=32, layers
 def pages():
     if not LINES.exists():
         pytest.skip(f"shared benchmarks not found at {LINES}")
-    return load_docs([LINES], where={"view": "dclm"}, limit=40)
+    return load_corpus([LINES], where={"view": "dclm"}, limit=40)
 
 
 def test_split_eval_holds_out_pages_and_uses_gold_content(pages):
@@ -52,11 +51,11 @@ def test_proxy_is_deterministic_and_learns():
 
 
 def test_vocab_map_compacts_llama_ids():
-    if not LLAMA.exists():
+    if not LLAMA2_TOKENIZER.exists():
         pytest.skip("llama2 tokenizer fixture absent")
     from prox.compare.proxy import load_tokenizer
 
-    tok = load_tokenizer(str(LLAMA))
+    tok = load_tokenizer(str(LLAMA2_TOKENIZER))
     assert tok.vocab_size == 32000 and tok.eos_id == 2
     s = encode_stream(tok, ["Hello world.", "Bonjour le monde."])
     vm = VocabMap([s])
@@ -90,13 +89,13 @@ def test_run_compare_end_to_end(pages, tmp_path):
     raw_stats = json.loads((tmp_path / "refined" / "raw" / "stats.json").read_text())
     assert raw_stats["settings"]["stages"] == [] and raw_stats["refiner"]["spec"] is None
     assert raw_stats["text"]["chars_out"] == raw_stats["text"]["chars_in"] == raw["chars_kept"]
-    raw_recs = read_outputs(tmp_path / "refined" / "raw", "kept")  # one part per pipeline task
-    assert len(raw_recs) == raw["docs_in"] and all(r["text"] == r["metadata"]["raw_text"] for r in raw_recs)
+    raw_recs = list(read_outputs(tmp_path / "refined" / "raw", "kept"))  # one part per pipeline task
+    assert len(raw_recs) == raw["docs_in"] and all(r.text == r.raw_text for r in raw_recs)
     # 2 pipeline tasks/workers (the default) refine exactly like one: same kept documents and texts
     one = refine_docs(pages[:24], "rules:c4", tmp_path / "c4_one", workers=1)
     two = refine_docs(pages[:24], "rules:c4", tmp_path / "c4_two", workers=2)
     assert one["tasks"]["reported"] == 1 and two["tasks"]["reported"] == 2
-    by_id = lambda d: sorted((r["id"], r["text"]) for r in read_outputs(d, "kept"))  # noqa: E731
+    by_id = lambda d: sorted((r.id, r.text) for r in read_outputs(d, "kept"))  # noqa: E731
     assert by_id(tmp_path / "c4_one") == by_id(tmp_path / "c4_two") and by_id(tmp_path / "c4_one")
 
 

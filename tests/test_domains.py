@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import SHARED
+from conftest import LLAMA2_TOKENIZER
 from prox.annotate.records import OutputFolder, load_sft_records
 from prox.annotate.run import AnnotateOptions, Annotator, Document
 from prox.annotate.templates import ALL_TEMPLATES, CHUNK_FAMILIES, DOC_EDU, DOC_FORMAT, SYSTEM, TeacherTemplates
@@ -15,7 +15,6 @@ from prox.cli import app
 from prox.domains import DOMAINS, get_domain, released_models
 from prox.render import PromptRenderer
 
-LLAMA2 = SHARED / "fixtures" / "llama2-tokenizer"
 
 
 def test_released_models_are_found_by_name_in_a_local_folder(tmp_path):
@@ -81,9 +80,9 @@ MATH_SEED = "\n".join([
 
 
 def test_annotate_math_seeds_with_math_prompts(tmp_path):
-    if not LLAMA2.exists():
-        pytest.skip(f"shared tokenizer fixture not found at {LLAMA2}")
-    renderer = PromptRenderer(LLAMA2, preset="prox", with_ids=False)
+    if not LLAMA2_TOKENIZER.exists():
+        pytest.skip(f"shared tokenizer fixture not found at {LLAMA2_TOKENIZER}")
+    renderer = PromptRenderer(LLAMA2_TOKENIZER, preset="prox", with_ids=False)
     teacher = ScriptedMathTeacher()
     templates = TeacherTemplates.load(domain="math")
     docs = [Document("m1", MATH_SEED)]

@@ -2,22 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from conftest import BENCHMARKS, need
 from prox.evaluate.baselines import DOC_BASELINES, c4_fails, doc_rule_drops, remove_short
 from prox.evaluate.metrics import DocCounts, LineCounts, LineScorer
 from prox.evaluate.run import doc_predictor, eval_docs, eval_lines, line_predictor, removed_lines
-
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-BENCH = SHARED / "benchmarks"
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared data missing: {path}")
-    return path
 
 
 def test_line_counts_micro_and_macro_conventions():
@@ -73,9 +64,10 @@ def test_removed_lines_follows_the_executor():
 
 def test_reproduces_readme_dev_line_baselines():
     """README §4: dev dclm ALL micro F1 is 0.563 (< 5 words) and 0.579 (C4); wet 0.822 / 0.874."""
-    gold = need(BENCH / "lines-public-dev.jsonl.gz")
+    gold = need(BENCHMARKS / "lines-public-dev.jsonl.gz")
     short = eval_lines(gold, line_predictor(baseline="short"))["scores"]
-    c4 = eval_lines(gold, line_predictor(baseline="c4"))["scores"]
+    c4 = eval_lines(gold, line_predictor(baseline="c4-line-rule"))["scores"]
+    assert eval_lines(gold, line_predictor(baseline="c4"))["scores"] == c4  # the old name still works
     assert round(short["dclm"]["ALL"]["micro"]["f1"], 3) == 0.563
     assert round(c4["dclm"]["ALL"]["micro"]["f1"], 3) == 0.579
     assert round(short["wet"]["ALL"]["micro"]["f1"], 3) == 0.822
@@ -87,7 +79,7 @@ def test_reproduces_readme_dev_line_baselines():
 
 def test_reproduces_readme_doc_baselines():
     """README §4 doc table, dclm-human-majority: doc rule 0.548 / 0.628 / 0.592."""
-    gold = need(BENCH / "docs-public.jsonl.gz")
+    gold = need(BENCHMARKS / "docs-public.jsonl.gz")
     res = eval_docs(gold, doc_predictor(baseline="doc-rule"), sources={"dclm-human-majority"})
     s = res["scores"]["dclm-human-majority"]
     assert res["docs"] == 218
@@ -98,7 +90,7 @@ def test_reproduces_readme_doc_baselines():
 
 
 def test_doc_split_is_a_partition():
-    gold = need(BENCH / "docs-public.jsonl.gz")
+    gold = need(BENCHMARKS / "docs-public.jsonl.gz")
     pred = doc_predictor(baseline="keep-all")
     n = {s: eval_docs(gold, pred, sources={"dclm-human-majority"}, split=s)["docs"] for s in ("all", "train", "holdout")}
     assert n["train"] + n["holdout"] == n["all"] == 218
@@ -140,18 +132,18 @@ def test_math_rows_count_formula_and_content_lines_kept():
 def test_reproduces_readme_math_formula_deletions():
     """README "Math lines" baselines: the < 5 words rule deletes 269 of the 983 formula lines,
     the C4 rule 688; removing nothing keeps every formula and content line."""
-    gold = need(BENCH / "lines-math-public.jsonl.gz")
+    gold = need(BENCHMARKS / "lines-math-public.jsonl.gz")
     math = {b: eval_lines(gold, line_predictor(baseline=b))["scores"]["md"]["ALL"]["math"]
-            for b in ("nothing", "short", "c4")}
+            for b in ("nothing", "short", "c4-line-rule")}
     assert (math["short"]["formula_lines"], math["short"]["formula_deleted"]) == (983, 269)
-    assert math["c4"]["formula_deleted"] == 688
-    assert math["c4"]["formula_kept"] == round(1 - 688 / 983, 4)
+    assert math["c4-line-rule"]["formula_deleted"] == 688
+    assert math["c4-line-rule"]["formula_kept"] == round(1 - 688 / 983, 4)
     assert (math["nothing"]["formula_kept"], math["nothing"]["content_kept"]) == (1.0, 1.0)
     assert math["nothing"]["rows"] == 62 and math["nothing"]["content_lines"] == 1864
     per_source = eval_lines(gold, line_predictor(baseline="short"), sources={"approach0-mse"})["scores"]["md"]
     assert per_source["approach0-mse"]["math"]["formula_lines"] == 541
     # rows without meta.formula_lines have no math figures
-    dev = eval_lines(need(BENCH / "lines-public-dev.jsonl.gz"), line_predictor(baseline="nothing"), limit=20)
+    dev = eval_lines(need(BENCHMARKS / "lines-public-dev.jsonl.gz"), line_predictor(baseline="nothing"), limit=20)
     assert all("math" not in g for by_source in dev["scores"].values() for g in by_source.values())
 
 
@@ -160,7 +152,7 @@ def test_eval_cli_prints_tables_and_scores_a_refiner_beside_baselines(tmp_path):
 
     from prox.cli import app
 
-    gold = need(BENCH / "lines-math-public.jsonl.gz")
+    gold = need(BENCHMARKS / "lines-math-public.jsonl.gz")
     res = CliRunner().invoke(app, ["eval", "lines", str(gold), "-r", "rules:c4", "-b", "short", "-b", "nothing",
                                    "-o", str(tmp_path / "out.json")])
     assert res.exit_code == 0, res.output
@@ -177,7 +169,7 @@ def test_eval_cli_prints_tables_and_scores_a_refiner_beside_baselines(tmp_path):
     header = next(line for line in table.splitlines() if "rules:c4" in line)
     assert header.index("rules:c4") < header.index("short") < header.index("nothing")
 
-    docs = need(BENCH / "docs-public.jsonl.gz")
+    docs = need(BENCHMARKS / "docs-public.jsonl.gz")
     res = CliRunner().invoke(app, ["eval", "docs", str(docs), "-b", "doc-rule", "--source", "dclm-human-majority"])
     assert res.exit_code == 0, res.output
     assert "0.545 / 0.551 / 0.548 · 0.628 · 0.592" in res.output  # README doc rule: 0.548 / 0.628 / 0.592

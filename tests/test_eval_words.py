@@ -8,24 +8,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import BENCHMARKS, need
 from prox.cli import app
 from prox.evaluate.metrics import WordScorer, word_bag, word_prf
 from prox.evaluate.run import eval_words, text_predictor, word_row
-from test_refine_fakes import WordRuleRefiner, expected_text
+from fakes import WordRuleRefiner, expected_text
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-WORDS_DEV = SHARED / "benchmarks" / "words-public-dev.jsonl.gz"
-FAKE = "test_refine_fakes:make_refiner"
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared data missing: {path}")
-    return path
+WORDS_DEV = BENCHMARKS / "words-public-dev.jsonl.gz"
+FAKE = "fakes:make_refiner"
 
 
 def dev_rows(step: int = 1) -> list:
-    from prox.jsonl import load_records
+    from prox.records import load_records
 
     return [word_row(r) for r in load_records(need(WORDS_DEV))][::step]
 
@@ -85,13 +79,14 @@ def test_refined_text_is_what_prox_refine_keeps(tmp_path):
     """The doc program, then the joined chunk programs, through prox.execute: the same texts the
     `prox refine` pipeline writes to kept/ (and "" for what it drops), on real pages."""
     from prox.compare.data import Doc
-    from prox.compare.refine import read_outputs, refine_docs
+    from prox.compare.refine import refine_docs
+    from prox.pipeline.layout import read_outputs
     from prox.refiners import get_refiner
 
     rows = dev_rows(step=8)
     refine_docs([Doc(r.id, r.text) for r in rows], "builtin", tmp_path / "out")
-    kept = {rec["id"]: rec["text"] for rec in read_outputs(tmp_path / "out")}
-    dropped = {rec["id"] for rec in read_outputs(tmp_path / "out", "dropped")}
+    kept = {rec.id: rec.text for rec in read_outputs(tmp_path / "out", "kept")}
+    dropped = {rec.id for rec in read_outputs(tmp_path / "out", "dropped")}
     assert kept and dropped and len(kept) + len(dropped) == len(rows)
     predict = text_predictor(get_refiner("builtin"))
     assert predict.stages == ("doc", "chunk")

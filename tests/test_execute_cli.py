@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import REFERENCE
 from prox.cli import app
-from prox.jsonl import JsonlWriter, dumps, iter_records, read_jsonl, write_jsonl
+from prox.records import BadRecord, JsonlWriter, Row, dumps, load_records, read_records, write_jsonl
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-VECTORS = SHARED / "fixtures" / "reference" / "executor-public.jsonl.gz"
+VECTORS = REFERENCE / "executor-public.jsonl.gz"
 TEXT = "\n".join(f"line{i} alpha beta gamma delta" for i in range(6))
 
 runner = CliRunner()
@@ -25,7 +25,7 @@ def write_lines(path: Path, lines: list[str]) -> None:
 
 
 def read_out(path: Path) -> list[dict]:
-    return [rec for _, rec, _ in read_jsonl(path)]
+    return list(load_records(path))
 
 
 def test_execute_command_records_and_counts(tmp_path):
@@ -51,12 +51,12 @@ def test_execute_command_records_and_counts(tmp_path):
     assert a["id"] == "a" and a["lang"] == "en" and a["raw_text"] == TEXT
     assert a["text"] == "\n".join(TEXT.split("\n")[2:])
     assert a["execution"]["removed_ranges"] == [[0, 1]] and a["execution"]["outcome"] == "kept"
-    assert recs[1]["error"].startswith("malformed JSON line") and recs[1]["line"] == 2
+    assert recs[1]["error"].startswith(f"bad_json: {src}:2: ") and recs[1]["line"] == 2
     assert recs[2]["error"] == "missing field(s): program" and recs[2]["id"] == "b"
     assert recs[3]["text"] == "" and recs[3]["execution"]["drop_reason"] == "too_few_words"
     assert recs[4]["text"] == TEXT and recs[4]["execution"]["program_ignored"]
     assert "not a string" in recs[5]["error"]
-    assert "not an object" in recs[6]["error"]
+    assert recs[6]["error"].startswith(f"not_an_object: {src}:7: ")
 
 
 def test_execute_command_doc_stage_and_options(tmp_path):
@@ -66,7 +66,7 @@ def test_execute_command_doc_stage_and_options(tmp_path):
     out = tmp_path / "out.jsonl.zst"
     result = runner.invoke(app, ["execute", str(src), "-o", str(out), "--stage", "doc"])
     assert result.exit_code == 0, result.output
-    assert [r["text"] == "" for r in iter_records(out)] == [False, True, True]
+    assert [r["text"] == "" for r in load_records(out)] == [False, True, True]
     assert "1 kept, 2 dropped (drop_doc 2)" in result.output
     # thresholds from the command line
     src2 = tmp_path / "in2.jsonl"
@@ -106,12 +106,13 @@ def test_jsonl_helpers_keep_text_exact(tmp_path):
     for name in ("a.jsonl", "a.jsonl.gz", "a.jsonl.zst"):
         path = tmp_path / name
         assert write_jsonl(path, records) == 3
-        assert list(iter_records(path)) == records
+        assert list(load_records(path)) == records
     assert dumps({"t": "é"}) == '{"t": "é"}\n'.encode("utf-8")
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"t": "\xff"}\n{"t": 1}\n')
-    rows = list(read_jsonl(bad))
-    assert rows[0][1] is None and "malformed" in rows[0][2] and rows[1] == (2, {"t": 1}, None)
+    rows = list(read_records(bad))
+    assert isinstance(rows[0], BadRecord) and str(rows[0]).startswith(f"non_utf8: {bad}:1: ")
+    assert rows[1] == Row({"t": 1}, f"{bad}:2", 2)
     with JsonlWriter(tmp_path / "deep" / "dir" / "w.jsonl") as w:
         w.write({"x": 1})
-    assert list(iter_records(tmp_path / "deep" / "dir" / "w.jsonl")) == [{"x": 1}]
+    assert list(load_records(tmp_path / "deep" / "dir" / "w.jsonl")) == [{"x": 1}]

@@ -5,14 +5,13 @@ import gzip
 import json
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from conftest import REFERENCE
 from prox.executor import DEFAULT_OPTIONS, ExecOptions, execute
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-VECTORS = SHARED / "fixtures" / "reference" / "executor-public.jsonl.gz"
+VECTORS = REFERENCE / "executor-public.jsonl.gz"
 
 
 def _load():

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import pytest
 
 import prox
+from conftest import BENCHMARKS, REFERENCE
 from prox.executor import ExecOptions, execute
 from prox.parse import parse_program
 from prox.program import KeepDoc, NoOp, Normalize, Program, RemoveLines, line_ranges
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-VECTORS = SHARED / "fixtures" / "reference" / "executor-public.jsonl.gz"
-LINES_DEV = SHARED / "benchmarks" / "lines-public-dev.jsonl.gz"
+VECTORS = REFERENCE / "executor-public.jsonl.gz"
+LINES_DEV = BENCHMARKS / "lines-public-dev.jsonl.gz"
 
 # 8 lines of 5 words each: 40 words
 DOC = "\n".join(f"line{i} alpha beta gamma delta" for i in range(8))

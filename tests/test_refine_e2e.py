@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from test_refine_fakes import WordRuleRefiner, expected_text
+from conftest import BENCHMARKS
+from fakes import WordRuleRefiner, expected_text
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-DEV = SHARED / "benchmarks" / "lines-public-dev.jsonl.gz"
-FAKE = "test_refine_fakes:make_refiner"
+DEV = BENCHMARKS / "lines-public-dev.jsonl.gz"
+FAKE = "fakes:make_refiner"
 
 
 def dev_rows(n: int, offset: int = 0) -> list[dict]:

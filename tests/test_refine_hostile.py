@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from prox.pipeline.steps import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINES
+from prox.pipeline.stages import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINES
 from test_refine_e2e import dev_rows
 
 TESTS = Path(__file__).resolve().parent

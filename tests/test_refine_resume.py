@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from test_refine_e2e import FAKE, dev_rows, read_outcome
-from test_refine_fakes import text_hash
+from fakes import text_hash
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

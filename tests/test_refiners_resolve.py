@@ -6,19 +6,19 @@ import json
 import pytest
 
 from prox.refiners import check_refiner_spec, get_refiner
-from test_refine_fakes import WordRuleRefiner
+from fakes import WordRuleRefiner
 
 DOC = "one two three four five six\nshort line\nseven eight nine ten eleven\n"
 
 
 def test_module_factory_specs_resolve_in_get_refiner():
-    made = get_refiner("test_refine_fakes:make_refiner", min_doc_words=3, min_line_words=3)
+    made = get_refiner("fakes:make_refiner", min_doc_words=3, min_line_words=3)
     assert isinstance(made, WordRuleRefiner) and made.min_doc_words == 3
     assert made.doc_programs([DOC, "too short"]) == ["keep_doc()", "drop_doc()"]
     assert made.chunk_programs([DOC]) == [["remove_lines(line_start=1, line_end=1)"]]
     # default factory name make_refiner; a class works as a factory too
-    assert isinstance(get_refiner("test_refine_fakes"), WordRuleRefiner)
-    assert get_refiner("test_refine_fakes:WordRuleRefiner", chunk_lines=7).chunk_lines == 7
+    assert isinstance(get_refiner("fakes"), WordRuleRefiner)
+    assert get_refiner("fakes:WordRuleRefiner", chunk_lines=7).chunk_lines == 7
     # registry specs still take precedence
     assert get_refiner("rules:c4").name == "rules:c4"
 
@@ -29,20 +29,20 @@ def test_bad_specs_are_clear_errors():
     with pytest.raises(ValueError, match="unknown refiner"):
         check_refiner_spec("no_such_module_xyz:factory")
     with pytest.raises(ValueError, match="has no callable 'nope'"):
-        get_refiner("test_refine_fakes:nope")
+        get_refiner("fakes:nope")
     check_refiner_spec("builtin")  # registry names are accepted without importing anything
 
 
 def test_compare_and_eval_paths_accept_module_factory(tmp_path):
     from prox.compare import Doc, refine_docs
-    from prox.compare.refine import read_outputs
+    from prox.pipeline.layout import read_outputs
 
     docs = [Doc("a", DOC * 3), Doc("b", "tiny doc")]
-    stats = refine_docs(docs, "test_refine_fakes:make_refiner", tmp_path / "out", refiner_options={"min_doc_words": 5})
+    stats = refine_docs(docs, "fakes:make_refiner", tmp_path / "out", refiner_options={"min_doc_words": 5})
     assert stats["documents"] == {"docs_in": 2, "kept": 1, "dropped": 1, "failed": 0}
-    kept = read_outputs(tmp_path / "out", "kept")
-    assert [r["id"] for r in kept] == ["a"] and "short line" not in kept[0]["text"]
-    assert json.loads((tmp_path / "out" / "stats.json").read_text())["refiner"]["spec"] == "test_refine_fakes:make_refiner"
+    kept = list(read_outputs(tmp_path / "out", "kept"))
+    assert [r.id for r in kept] == ["a"] and "short line" not in kept[0].text
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["refiner"]["spec"] == "fakes:make_refiner"
 
 
 class ChunkOnly(WordRuleRefiner):
@@ -58,7 +58,7 @@ def test_refiner_stages_known_without_loading_a_model():
     assert refiner_stages("vllm", doc_model="/nowhere/doc") == ("doc",)
     assert refiner_stages("openai:http://127.0.0.1:9/v1") == ("doc", "chunk")
     assert refiner_stages("openai:http://127.0.0.1:9/v1", chunk_model="served") == ("chunk",)
-    assert refiner_stages("builtin") == refiner_stages("rules:c4") == refiner_stages("test_refine_fakes") == ("doc", "chunk")
+    assert refiner_stages("builtin") == refiner_stages("rules:c4") == refiner_stages("fakes") == ("doc", "chunk")
     assert refiner_stages(ChunkOnly()) == ("chunk",)
     with pytest.raises(ValueError, match="no model given"):
         refiner_stages("transformers")

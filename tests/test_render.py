@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import BENCHMARKS, LLAMA2_TOKENIZER, REFERENCE
 from prox.render import (
     CHUNK_TOKEN_BUDGET,
     DOC_PROMPT_MAX_IDS,
@@ -23,10 +24,8 @@ from prox.render import (
     wrap_chunk,
 )
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-LLAMA_DIR = SHARED / "fixtures" / "llama2-tokenizer"
-PROMPTS_FILE = SHARED / "fixtures" / "reference" / "prompts-public.jsonl.gz"
-BENCH_DOCS = SHARED / "benchmarks" / "docs-public.jsonl.gz"
+PROMPTS_FILE = REFERENCE / "prompts-public.jsonl.gz"
+BENCH_DOCS = BENCHMARKS / "docs-public.jsonl.gz"
 
 
 def _load_vectors() -> list[dict]:
@@ -37,22 +36,22 @@ def _load_vectors() -> list[dict]:
 
 
 VECTORS = _load_vectors()
-needs_shared = pytest.mark.skipif(not VECTORS or not LLAMA_DIR.is_dir(),
+needs_shared = pytest.mark.skipif(not VECTORS or not LLAMA2_TOKENIZER.is_dir(),
                                   reason="../shared fixtures (reference prompts, llama2 tokenizer) absent")
 
 
 @pytest.fixture(scope="module")
 def prox_renderer() -> PromptRenderer:
-    if not LLAMA_DIR.is_dir():
+    if not LLAMA2_TOKENIZER.is_dir():
         pytest.skip("../shared/fixtures/llama2-tokenizer absent")
-    return PromptRenderer(LLAMA_DIR, "prox")
+    return PromptRenderer(LLAMA2_TOKENIZER, "prox")
 
 
 @pytest.fixture(scope="module")
 def prox_untruncated() -> PromptRenderer:
-    if not LLAMA_DIR.is_dir():
+    if not LLAMA2_TOKENIZER.is_dir():
         pytest.skip("../shared/fixtures/llama2-tokenizer absent")
-    return PromptRenderer(LLAMA_DIR, "prox", doc_max_ids=None)
+    return PromptRenderer(LLAMA2_TOKENIZER, "prox", doc_max_ids=None)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +154,7 @@ def test_doc_ids_match_sentencepiece_slow_tokenizer_on_real_pages(prox_untruncat
     if not BENCH_DOCS.is_file():
         pytest.skip("../shared/benchmarks absent")
     sp = spm.SentencePieceProcessor()
-    sp.LoadFromSerializedProto(_without_dummy_prefix((LLAMA_DIR / "tokenizer.model").read_bytes()))
+    sp.LoadFromSerializedProto(_without_dummy_prefix((LLAMA2_TOKENIZER / "tokenizer.model").read_bytes()))
     texts = []
     with gzip.open(BENCH_DOCS, "rt", encoding="utf-8") as fh:
         for line in fh:
@@ -265,7 +264,7 @@ def test_llama2_chat_strips_the_whole_content():
 @needs_shared
 def test_smaller_budget_gives_more_chunks_within_budget():
     text = next(v["text"] for v in VECTORS if v["category"] == "single_chunk" and v["text"].count("\n") > 15)
-    small = PromptRenderer(LLAMA_DIR, "prox", chunk_budget=120)
+    small = PromptRenderer(LLAMA2_TOKENIZER, "prox", chunk_budget=120)
     counts = small.line_token_counts(text)
     chunks = small.chunks(text)
     assert len(chunks) > 1
@@ -280,15 +279,15 @@ def test_smaller_budget_gives_more_chunks_within_budget():
 @needs_shared
 def test_doc_max_ids_cuts_from_the_right():
     text = VECTORS[0]["text"]
-    full = PromptRenderer(LLAMA_DIR, "prox", doc_max_ids=None).doc_prompt(text)
-    cut = PromptRenderer(LLAMA_DIR, "prox", doc_max_ids=50).doc_prompt(text)
+    full = PromptRenderer(LLAMA2_TOKENIZER, "prox", doc_max_ids=None).doc_prompt(text)
+    cut = PromptRenderer(LLAMA2_TOKENIZER, "prox", doc_max_ids=50).doc_prompt(text)
     assert cut.truncated and cut.token_ids == full.token_ids[:50]
     assert cut.text == full.text  # the string is never cut
 
 
 @needs_shared
 def test_without_ids_only_strings(prox_renderer):
-    r = PromptRenderer(LLAMA_DIR, "prox", with_ids=False)
+    r = PromptRenderer(LLAMA2_TOKENIZER, "prox", with_ids=False)
     text = VECTORS[0]["text"]
     assert [p.text for p in r.chunk_prompts(text)] == [p.text for p in prox_renderer.chunk_prompts(text)]
     assert all(p.token_ids is None for p in r.chunk_prompts(text))
@@ -414,7 +413,7 @@ LLAMA2_TEMPLATE = (
 def test_model_preset_with_a_llama2_template_gives_the_reference_strings():
     """The jinja path, fed a Llama-2 template, agrees with the prox preset on every vector
     (Python str.strip semantics inside the sandbox included); its ids skip the extra BOS."""
-    r = PromptRenderer(LLAMA_DIR, "model", chat_template=LLAMA2_TEMPLATE)
+    r = PromptRenderer(LLAMA2_TOKENIZER, "model", chat_template=LLAMA2_TEMPLATE)
     texts = [v["text"] for v in VECTORS]
     docs = r.doc_prompts(texts)
     chunk_prompts = r.chunk_prompts_batch(texts)
@@ -439,8 +438,8 @@ def test_piecewise_ids_equal_whole_prompt_ids_on_real_pages():
     texts += [v["text"] for v in VECTORS if v["category"] in ("special_tokens_in_text", "whitespace_edges")]
     texts += ["a\n" * 3000, "\n\n<s>\n[000]x\n", "x" * 5000 + "\ny", "日本語\n" * 900]
     opts = dict(chunk_budget=200, doc_max_ids=300)
-    fast = PromptRenderer(LLAMA_DIR, "prox", **opts)
-    whole = PromptRenderer(LLAMA_DIR, "prox", fast_path=False, **opts)
+    fast = PromptRenderer(LLAMA2_TOKENIZER, "prox", **opts)
+    whole = PromptRenderer(LLAMA2_TOKENIZER, "prox", fast_path=False, **opts)
     assert fast._layout is not None and whole._layout is None
     assert fast.render_chunks_batch(texts) == whole.render_chunks_batch(texts)
     assert fast.doc_prompts(texts) == whole.doc_prompts(texts)

@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import LLAMA2_TOKENIZER, REFERENCE
 from prox.cli import app
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-LLAMA_DIR = SHARED / "fixtures" / "llama2-tokenizer"
-PROMPTS_FILE = SHARED / "fixtures" / "reference" / "prompts-public.jsonl.gz"
+PROMPTS_FILE = REFERENCE / "prompts-public.jsonl.gz"
 
-pytestmark = pytest.mark.skipif(not PROMPTS_FILE.is_file() or not LLAMA_DIR.is_dir(),
+pytestmark = pytest.mark.skipif(not PROMPTS_FILE.is_file() or not LLAMA2_TOKENIZER.is_dir(),
                                 reason="../shared fixtures (reference prompts, llama2 tokenizer) absent")
 
 BAD_LINES = [
@@ -69,7 +68,7 @@ def _split(records: list[dict]):
 def test_chunk_stage_round_trip(tmp_path, vectors, suffix):
     src, out = tmp_path / f"in{suffix}", tmp_path / f"out{suffix}"
     _write_input(src, vectors)
-    result = _run([str(src), "-o", str(out), "--stage", "chunk", "--tokenizer", str(LLAMA_DIR),
+    result = _run([str(src), "-o", str(out), "--stage", "chunk", "--tokenizer", str(LLAMA2_TOKENIZER),
                    "--batch-size", "16"])
     good, bad = _split(_read_output(out))
     assert [r["id"] for r in good] == [v["id"] for v in vectors]  # order kept
@@ -91,7 +90,7 @@ def test_chunk_stage_round_trip(tmp_path, vectors, suffix):
 def test_doc_stage_round_trip(tmp_path, vectors):
     src, out = tmp_path / "in.jsonl.gz", tmp_path / "out.jsonl.gz"
     _write_input(src, vectors)
-    _run([str(src), "-o", str(out), "--stage", "doc", "--tokenizer", str(LLAMA_DIR), "--preset", "prox"])
+    _run([str(src), "-o", str(out), "--stage", "doc", "--tokenizer", str(LLAMA2_TOKENIZER), "--preset", "prox"])
     good, bad = _split(_read_output(out))
     assert len(good) == 73 and len(bad) == 5
     for rec, vec in zip(good, vectors):
@@ -104,13 +103,13 @@ def test_options_budget_max_ids_system_prompt(tmp_path, vectors):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "a", "text": vectors[0]["text"]}) + "\n", encoding="utf-8")
     out = tmp_path / "chunks.jsonl"
-    _run([str(src), "-o", str(out), "--stage", "chunk", "--tokenizer", str(LLAMA_DIR), "--budget", "100",
+    _run([str(src), "-o", str(out), "--stage", "chunk", "--tokenizer", str(LLAMA2_TOKENIZER), "--budget", "100",
           "--system-prompt", "Refine."])
     [rec] = _read_output(out)
     assert len(rec["prompts"]) > 1
     assert all(p.startswith("<s>[INST] <<SYS>>\nRefine.\n<</SYS>>\n\n[doc]\n") for p in rec["prompts"])
     out = tmp_path / "doc.jsonl"
-    _run([str(src), "-o", str(out), "--stage", "doc", "--tokenizer", str(LLAMA_DIR), "--doc-max-ids", "10",
+    _run([str(src), "-o", str(out), "--stage", "doc", "--tokenizer", str(LLAMA2_TOKENIZER), "--doc-max-ids", "10",
           "--preset", "plain"])
     [rec] = _read_output(out)
     assert rec["prompts"] == [vectors[0]["text"]] and len(rec["prompt_token_ids"][0]) == 10
@@ -122,8 +121,8 @@ def test_bad_arguments_exit_cleanly(tmp_path):
     src.write_text('{"text": "a"}\n', encoding="utf-8")
     runner = CliRunner()
     bad_stage = runner.invoke(app, ["render", str(src), "-o", str(tmp_path / "o.jsonl"), "--stage", "line",
-                                    "--tokenizer", str(LLAMA_DIR)])
+                                    "--tokenizer", str(LLAMA2_TOKENIZER)])
     assert bad_stage.exit_code == 2 and "doc" in bad_stage.output
     no_template = runner.invoke(app, ["render", str(src), "-o", str(tmp_path / "o.jsonl"), "--stage", "doc",
-                                      "--tokenizer", str(LLAMA_DIR), "--preset", "model"])
+                                      "--tokenizer", str(LLAMA2_TOKENIZER), "--preset", "model"])
     assert no_template.exit_code == 2 and "chat_template" in no_template.stderr

@@ -6,18 +6,17 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from prox.compare.data import Doc, load_docs
+from conftest import BENCHMARKS
+from prox.compare.data import Doc, load_corpus
 from prox.compare.refine import refine_docs
 from prox.refiners import get_refiner
 from prox.report import SECTIONS, render_card, write_dataset_card, write_report
 from prox.report.html import svg_histogram
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-LINES = SHARED / "benchmarks" / "lines-public-train.jsonl.gz"
+LINES = BENCHMARKS / "lines-public-train.jsonl.gz"
 URL = re.compile(r"https?://\S+")
 
 
@@ -44,7 +43,7 @@ class UrlRefiner:
 def outdir(tmp_path_factory):
     if not LINES.exists():
         pytest.skip(f"shared benchmarks not found at {LINES}")
-    docs = load_docs([LINES], where={"view": "dclm"}, limit=12)
+    docs = load_corpus([LINES], where={"view": "dclm"}, limit=12)
     docs.append(Doc("url-doc", "Visit https://example.com/a for more details about the project today.\n"
                                "The project has been running for ten years in the city of Springfield.\n"
                                "It is funded by the council and by many local donors every year.\nMenu\n"

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import pytest
 
+from conftest import BENCHMARKS
 from prox.executor import execute
 from prox.refiners import get_refiner, join_chunk_programs
 from prox.refiners.rules import c4_line_reason, removed_ranges
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-LINES = SHARED / "benchmarks" / "lines-public-train.jsonl.gz"
+LINES = BENCHMARKS / "lines-public-train.jsonl.gz"
 
 DOC = "\n".join([
     "Home | News | Contact",                                              # 0 no terminal punct

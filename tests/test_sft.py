@@ -14,14 +14,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 pytest.importorskip("peft")
 
+from conftest import BENCHMARKS
 from prox.annotate.records import OutputFolder, SFTRecord, load_sft_records  # noqa: E402
 from prox.annotate.run import AnnotateOptions, Annotator, Document  # noqa: E402
 from prox.render import PromptRenderer  # noqa: E402
 from prox.sft.data import tokenize_records  # noqa: E402
 from prox.sft.train import TrainLMOptions, build_trainer, load_base, train_lm  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-LINES_TRAIN = SHARED / "benchmarks" / "lines-public-train.jsonl.gz"
+LINES_TRAIN = BENCHMARKS / "lines-public-train.jsonl.gz"
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"

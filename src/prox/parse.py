@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from prox.program import (
     NOOP_NAMES,
+    STAGES,
     DropDoc,
     KeepDoc,
     NoOp,
@@ -30,7 +31,7 @@ from prox.program import (
     RemoveLines,
 )
 
-STAGES = ("doc", "chunk", "any")
+PARSE_STAGES = (*STAGES, "any")  # "any": every operation accepted, whatever its stage
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,8 @@ def parse_program(text: str, stage: str = "chunk", *, limits: ParseLimits | None
     ``stage`` is ``"chunk"`` (drop_doc() is an error), ``"doc"`` (remove_lines/normalize
     are errors) or ``"any"`` (everything accepted).
     """
-    if stage not in STAGES:
-        raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
+    if stage not in PARSE_STAGES:
+        raise ValueError(f"stage must be one of {PARSE_STAGES}, not {stage!r}")
     if not isinstance(text, str):
         raise TypeError(f"program must be str, not {type(text).__name__}")
     limits = limits or DEFAULT_LIMITS
@@ -345,4 +346,4 @@ def parse_program(text: str, stage: str = "chunk", *, limits: ParseLimits | None
     return Program(ops, errors, op_lines)
 
 
-__all__ = ["ParseLimits", "DEFAULT_LIMITS", "STAGES", "parse_program"]
+__all__ = ["ParseLimits", "DEFAULT_LIMITS", "PARSE_STAGES", "parse_program"]

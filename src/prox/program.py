@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Container, Iterable, Union
 
+# The two stages a program is written for (doc stage first), in the order they run.
+STAGES = ("doc", "chunk")
 # Calls that do nothing (a chunk / document the model leaves untouched).
 NOOP_NAMES = ("skip_chunk", "keep_chunk", "untouch_doc")
 
@@ -199,6 +201,7 @@ __all__ = [
     "BlankLines",
     "line_ranges",
     "NOOP_NAMES",
+    "STAGES",
     "KeepDoc",
     "DropDoc",
     "NoOp",

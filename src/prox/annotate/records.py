@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from prox.records import BadRecord, BadRecordError, dumps, read_records
+
 SFT_FILE = "sft.jsonl"
 ANNOTATIONS_FILE = "annotations.jsonl"
 STATS_FILE = "stats.json"
@@ -102,8 +104,8 @@ class OutputFolder:
             _repair_tail(path)
         self.done = read_ids(self.annotations_path, unless_outcome="failed")
         self._written_records = read_ids(self.sft_path)
-        self._sft = open(self.sft_path, "a", encoding="utf-8")
-        self._ann = open(self.annotations_path, "a", encoding="utf-8")
+        self._sft = open(self.sft_path, "ab")
+        self._ann = open(self.annotations_path, "ab")
 
     def write(self, annotation: dict[str, Any], records: Iterable[SFTRecord]) -> int:
         """Write one document's SFT records, then its outcome line. Returns records written."""
@@ -111,11 +113,11 @@ class OutputFolder:
         for record in records:
             if record.id in self._written_records:
                 continue
-            self._sft.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+            self._sft.write(dumps(record.to_dict()))
             self._written_records.add(record.id)
             n += 1
         self._sft.flush()
-        self._ann.write(json.dumps(annotation, ensure_ascii=False) + "\n")
+        self._ann.write(dumps(annotation))
         self._ann.flush()
         if annotation.get("outcome") != "failed":
             self.done.add(str(annotation["id"]))
@@ -150,15 +152,15 @@ def load_sft_records(path: str | Path, *, stage: str | None = None) -> list[SFTR
     path = Path(path)
     if path.is_dir():
         path = path / SFT_FILE
-    from prox.jsonl import read_jsonl
 
     out: list[SFTRecord] = []
-    for line_no, record, error in read_jsonl(path):
-        if error is not None:
-            raise ValueError(f"{path}:{line_no}: {error}")
+    for row in read_records(path):
+        if isinstance(row, BadRecord):
+            raise BadRecordError(row)
+        record = row.data
         missing = [k for k in ("id", "prompt", "completion") if k not in record]
         if missing:
-            raise ValueError(f"{path}:{line_no}: SFT record lacks {', '.join(missing)}")
+            raise ValueError(f"{row.source}: SFT record lacks {', '.join(missing)}")
         rec = SFTRecord(
             id=str(record["id"]),
             doc_id=str(record.get("doc_id", record["id"])),

@@ -278,7 +278,7 @@ class Annotator:
 
 def documents_from_file(path: str, *, text_field: str = "text", id_field: str = "id", keep_row: bool = False) -> Iterator[Document]:
     """Documents of a JSONL(.gz/.zst) or Parquet file; unreadable lines become failed documents."""
-    from prox.pipeline.inputs import iter_records
+    from prox.pipeline.inputs import read_documents
 
-    for _, record in iter_records(path, text_field=text_field, id_field=id_field):
+    for record in read_documents(path, text_field=text_field, id_field=id_field):
         yield Document(record.id, record.text, record.error, record.metadata if keep_row else None)

@@ -12,15 +12,15 @@ parsed ``chunk_programs`` when the summary is missing). This distils that refine
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prox.jsonl import load_records
+from prox.parse import parse_program
+from prox.pipeline.layout import OutputRecord, RunLayout, read_outputs
+from prox.program import RemoveLines
+from prox.records import load_records
 
-# DCLM human-quality labels: the part of docs-public to train a pre-training doc model on.
-DCLM_HUMAN_SOURCE = "dclm-human-majority"
 # Held-out split of doc labels: a doc is in train when int(sha1(id)) % 100 < 80
 # (the same rule the benchmarks README uses for the line split).
 TRAIN_PERCENT = 80
@@ -79,11 +79,6 @@ def in_train_split(doc_id: str, percent: int = TRAIN_PERCENT) -> bool:
     return int(hashlib.sha1(doc_id.encode("utf-8")).hexdigest(), 16) % 100 < percent
 
 
-def _files(folder: Path) -> list[Path]:
-    pats = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst", "*.json.gz")
-    return sorted(p for pat in pats for p in folder.rglob(pat))
-
-
 def _int_set(values: Any) -> set[int]:
     return {int(v) for v in (values or [])}
 
@@ -105,44 +100,31 @@ def line_row(row: dict[str, Any]) -> LineRow | None:
                    str(row.get("view", "")), str(row.get("source", "")))
 
 
-_REMOVE = re.compile(r"remove_lines\s*\(([^)]*)\)")
-
-
 def _removed_from_programs(programs: list[str], n_lines: int) -> set[int]:
-    try:
-        from prox.parse import parse_program
-        from prox.program import RemoveLines
-    except ImportError:  # pragma: no cover - core parser missing
-        parse_program = None
     out: set[int] = set()
     for prog in programs:
-        if parse_program is not None:
-            for op in parse_program(prog, stage="chunk").operations:
-                if isinstance(op, RemoveLines):
-                    out.update(range(max(op.start, 0), min(op.end, n_lines - 1) + 1))
+        for op in parse_program(prog, stage="chunk").operations:
+            if isinstance(op, RemoveLines):
+                out.update(range(max(op.start, 0), min(op.end, n_lines - 1) + 1))
     return out
 
 
-def refine_record(rec: dict[str, Any], folder_kept: bool, out: Loaded) -> None:
+def refine_record(rec: OutputRecord, out: Loaded) -> None:
     """Labels from one `prox refine` output record (see the module docstring)."""
-    meta = rec.get("metadata") or {}
-    raw = meta.get("raw_text")
-    if not isinstance(raw, str):
-        raw = rec.get("text") if folder_kept is False else None
-    if not isinstance(raw, str):
+    kept = rec.outcome == "kept"
+    raw = rec.raw_text if rec.raw_text is not None else (None if kept else rec.text)
+    if raw is None:
         out.skip("no_raw_text")
         return
-    rid = str(rec.get("id", ""))
-    doc_prog = meta.get("doc_program")
-    keep = folder_kept
-    if isinstance(doc_prog, str) and doc_prog.strip():
-        keep = "drop_doc" not in doc_prog  # the reference doc-stage rule: any "drop" drops
+    rid = str(rec.id if rec.id is not None else "")
+    keep = kept
+    if rec.doc_program is not None and rec.doc_program.strip():
+        keep = "drop_doc" not in rec.doc_program  # the reference doc-stage rule: any "drop" drops
     out.docs.append(DocRow(rid, raw, keep, "distill"))
-    if not folder_kept:
+    if not kept:
         return  # dropped documents never reach the chunk stage: no line labels
     n = len(raw.split("\n"))
-    execution = meta.get("execution") or {}
-    ranges = execution.get("removed_ranges") if isinstance(execution, dict) else None
+    ranges = (rec.execution or {}).get("removed_ranges")
     if ranges is not None:
         noisy: set[int] = set()
         for r in ranges:
@@ -151,30 +133,22 @@ def refine_record(rec: dict[str, Any], folder_kept: bool, out: Loaded) -> None:
             except (TypeError, ValueError, IndexError, KeyError):
                 continue
             noisy.update(range(max(a, 0), min(b, n - 1) + 1))
+    elif rec.chunk_programs is not None:
+        noisy = _removed_from_programs(rec.chunk_programs, n)
     else:
-        progs = meta.get("chunk_programs")
-        if isinstance(progs, str):
-            progs = [progs]
-        if not isinstance(progs, list):
-            out.skip("no_line_labels")
-            return
-        noisy = _removed_from_programs([str(p) for p in progs], n)
+        out.skip("no_line_labels")
+        return
     lines = raw.split("\n")
     content = {i for i in range(n) if lines[i].strip() and i not in noisy}
     out.lines.append(LineRow(rid, raw, noisy, content, rid, "distill", "distill"))
 
 
 def load_refine_output(folder: Path, out: Loaded) -> None:
-    found = False
-    for sub, kept in (("kept", True), ("dropped", False)):
-        d = folder / sub
-        if d.is_dir():
-            for f in _files(d):
-                found = True
-                for rec in load_records(f):
-                    refine_record(rec, kept, out)
-    if not found:
+    layout = RunLayout(folder)
+    if not layout.output_files("kept") and not layout.output_files("dropped"):
         raise ValueError(f"{folder}: no kept/ or dropped/ *.jsonl[.gz] files (is it a `prox refine` output?)")
+    for rec in read_outputs(folder, "kept", "dropped"):
+        refine_record(rec, out)
 
 
 def load_lines(path: str | Path, out: Loaded) -> None:

@@ -1,8 +1,6 @@
 """The `prox` command line. Each command lives in its own module of this package."""
 from __future__ import annotations
 
-import importlib
-
 import typer
 
 app = typer.Typer(
@@ -13,27 +11,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Command modules register themselves on `app` (or add sub-apps) when imported.
-# A module that is not written yet is simply absent; a broken one must fail loudly.
-_COMMAND_MODULES = [
-    "execute_cmd",   # prox execute
-    "render_cmd",    # prox render
-    "refine_cmd",    # prox refine
-    "train_cmd",     # prox train (sub-app)
-    "train_builtin_cmd",  # prox train builtin
-    "train_lm_cmd",  # prox train lm
-    "eval_cmd",      # prox eval lines | docs | words
-    "annotate_cmd",  # prox annotate
-    "compare_cmd",   # prox compare
-    "report_cmd",    # prox report
-]
-
-for _name in _COMMAND_MODULES:
-    try:
-        importlib.import_module(f"prox.cli.{_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"prox.cli.{_name}":
-            raise
+# Each command module registers itself on `app` (or adds a sub-app) when imported, in this order
+# (the order of `prox --help`).
+from prox.cli import execute_cmd  # noqa: E402,F401,I001 - prox execute
+from prox.cli import render_cmd  # noqa: E402,F401 - prox render
+from prox.cli import refine_cmd  # noqa: E402,F401 - prox refine
+from prox.cli import train_cmd  # noqa: E402,F401 - prox train (sub-app)
+from prox.cli import train_builtin_cmd  # noqa: E402,F401 - prox train builtin
+from prox.cli import train_lm_cmd  # noqa: E402,F401 - prox train lm
+from prox.cli import eval_cmd  # noqa: E402,F401 - prox eval lines | docs | words
+from prox.cli import annotate_cmd  # noqa: E402,F401 - prox annotate
+from prox.cli import compare_cmd  # noqa: E402,F401 - prox compare
+from prox.cli import report_cmd  # noqa: E402,F401 - prox report
 
 
 def main() -> None:

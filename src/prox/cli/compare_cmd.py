@@ -37,16 +37,16 @@ def compare(
     workers: int = typer.Option(2, help="refine each variant as this many pipeline tasks/processes"),
 ) -> None:
     """Paper-style comparison: Raw vs rule filters vs ProX, judged by a small proxy pre-training run."""
-    from prox.compare import ProxyConfig, load_docs, run_compare
+    from prox.compare import ProxyConfig, load_corpus, run_compare
     from prox.compare.data import clean_text, parse_where
 
     cond = parse_where(where)
-    docs = load_docs(inputs, text_field=text_field, where=cond, limit=limit)
+    docs = load_corpus(inputs, text_field=text_field, where=cond, limit=limit)
     if not docs:
         raise typer.BadParameter("no documents with a text field in the inputs")
     eval_texts = None
     if eval_set:
-        eval_texts = [t for t in (clean_text(d) for d in load_docs(eval_set, text_field=text_field, where=cond)) if t.strip()]
+        eval_texts = [t for t in (clean_text(d) for d in load_corpus(eval_set, text_field=text_field, where=cond)) if t.strip()]
     cfg = ProxyConfig(seq_len=seq_len, batch_size=batch_size, train_tokens=train_tokens, hidden=hidden, layers=layers,
                       heads=heads, lr=lr, seed=seed, device=device)
     specs = [s.strip() for s in refiners.split(",") if s.strip()]

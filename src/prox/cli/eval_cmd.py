@@ -91,7 +91,7 @@ def lines_cmd(
     gold: Path = typer.Argument(..., exists=True, dir_okay=False, help="line labels: {id, text, noisy_lines, content_lines?, uncertain_lines?, view?, source?, meta.formula_lines?} JSONL(.gz)"),
     refiner: RefinerOrNone = None,
     option: RefinerOptions = [],
-    baseline: Optional[List[str]] = typer.Option(None, "--baseline", "-b", help="score a simple baseline: nothing | short | c4 | all (repeatable)"),
+    baseline: Optional[List[str]] = typer.Option(None, "--baseline", "-b", help="score a simple baseline: nothing | short | c4-line-rule (the benchmarks README's simplified C4 line rule; also: c4) | all (repeatable)"),
     view: Views = None,
     source: Sources = None,
     limit: Limit = None,

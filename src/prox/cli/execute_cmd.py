@@ -10,21 +10,24 @@ from prox.cli import app
 
 
 def execute_records(records, *, stage: str, mode: str, options=None, counts: Counter | None = None):
-    """Execute each ``(line_no, record, error)`` from `prox.jsonl.read_jsonl`; yield output records.
+    """Execute each `Row` from `prox.records.read_records`; yield output records.
 
-    Every input line gives exactly one output record; ``counts`` gets one of
+    Every input line gives exactly one output record; a `BadRecord` gives
+    ``{"id": null, "line": N, "error": str(bad)}``. ``counts`` gets one of
     ``kept`` / ``dropped`` / ``failed`` / ``error`` per record (plus ``dropped:<reason>``,
     ``error:<kind>`` and ``program_ignored``).
     """
     from prox.executor import execute
+    from prox.records import BadRecord
 
     counts = counts if counts is not None else Counter()
-    for line_no, record, error in records:
-        if record is None:
+    for row in records:
+        if isinstance(row, BadRecord):
             counts["error"] += 1
             counts["error:malformed_json"] += 1
-            yield {"id": None, "line": line_no, "error": error}
+            yield {"id": None, "line": row.number, "error": str(row)}
             continue
+        line_no, record = row.number, row.data
         missing = [k for k in ("id", "text", "program") if k not in record]
         bad = [k for k in ("text", "program") if k in record and not isinstance(record[k], str)]
         if missing or bad:
@@ -74,8 +77,9 @@ def execute_cmd(
     max_errors: int = typer.Option(None, "--max-errors", help="ignore programs with >= this many errors [2]"),
 ) -> None:
     """Execute each record's `program` on its `text`; write refined text and a summary."""
-    from prox.executor import MODES, STAGES, ExecOptions
-    from prox.jsonl import JsonlWriter, read_jsonl
+    from prox.executor import MODES, ExecOptions
+    from prox.program import STAGES
+    from prox.records import JsonlWriter, read_records
 
     if stage not in STAGES:
         raise typer.BadParameter(f"--stage must be one of {', '.join(STAGES)}")
@@ -89,6 +93,6 @@ def execute_cmd(
         raise typer.BadParameter(str(exc)) from exc
     counts: Counter = Counter()
     with JsonlWriter(output) as writer:
-        for out in execute_records(read_jsonl(input), stage=stage, mode=mode, options=options, counts=counts):
+        for out in execute_records(read_records(input), stage=stage, mode=mode, options=options, counts=counts):
             writer.write(out)
     typer.echo(summary_line(counts, str(output)))

@@ -83,6 +83,7 @@ def refine(
 ) -> None:
     """Refine documents with ProX programs: doc stage (keep/drop), chunk stage (line edits), execution."""
     from prox.pipeline import InputError, RefineConfig, RunError, run_refine
+    from prox.pipeline.layout import RunLayout
 
     refiner_options: dict[str, Any] = {}
     for name, value in (("doc_model", doc_model), ("chunk_model", chunk_model), ("model", model),
@@ -117,7 +118,7 @@ def refine(
         raise typer.Exit(2) from None
     except Exception as exc:  # noqa: BLE001 - one clear line; the task logs hold the traceback
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        typer.echo(f"error: {type(exc).__name__}: {message} (task logs: {output}/.prox/logs/logs/)", err=True)
+        typer.echo(f"error: {type(exc).__name__}: {message} (task logs: {RunLayout(output).task_logs_dir}/)", err=True)
         raise typer.Exit(1) from None
     if stats.get("submitted"):
         typer.echo(f"submitted Slurm job {stats['job_name']}; stats.json is written when it finishes")

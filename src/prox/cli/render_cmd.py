@@ -8,69 +8,39 @@ record with ``error`` (a reason code) and ``error_detail``; it is counted, never
 """
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import Iterator, Optional
 
 import typer
 
+from prox import records
 from prox.cli import app
+from prox.program import STAGES
 from prox.render import (
     CHUNK_TOKEN_BUDGET,
     DOC_PROMPT_MAX_IDS,
     PRESETS,
     PROX_SYSTEM_PROMPT,
-    STAGES,
     PromptRenderer,
     RenderError,
 )
 
 
-def _open_read(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")
-    if path.suffix in (".zst", ".zstd"):
-        import zstandard
-
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(path.open("rb")))
-    return path.open("rb")
+# `prox render`'s published error codes (docs/prompts.md) for the kinds of `prox.records.BadRecord`.
+BAD_RECORD_CODES = {"bad_json": "malformed_json", "non_utf8": "bad_utf8"}
 
 
-def _open_write(path: Path) -> IO[str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".gz":
-        return gzip.open(path, "wt", encoding="utf-8")
-    if path.suffix in (".zst", ".zstd"):
-        import zstandard
-
-        raw = zstandard.ZstdCompressor().stream_writer(path.open("wb"))
-        return io.TextIOWrapper(raw, encoding="utf-8")
-    return path.open("w", encoding="utf-8")
-
-
-def read_records(stream: IO[bytes], text_key: str = "text") -> Iterator[tuple[int, dict]]:
+def input_records(path: Path, text_key: str = "text") -> Iterator[tuple[int, dict]]:
     """(1-based line number, record) per non-blank line; bad lines come back with ``error``."""
-    for lineno, raw in enumerate(stream, 1):
-        if not raw.strip():
+    for row in records.read_records(path):
+        if isinstance(row, records.BadRecord):
+            yield row.number, {"input_line": row.number, "error": BAD_RECORD_CODES.get(row.kind, row.kind),
+                               "error_detail": row.detail}
             continue
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield lineno, {"input_line": lineno, "error": "bad_utf8", "error_detail": str(exc)}
-            continue
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            yield lineno, {"input_line": lineno, "error": "malformed_json", "error_detail": str(exc)[:200]}
-            continue
-        if not isinstance(record, dict):
-            yield lineno, {"input_line": lineno, "error": "not_an_object",
-                           "error_detail": f"a JSON {type(record).__name__}, not an object"}
-            continue
+        lineno, record = row.number, row.data
         if text_key not in record:
             yield lineno, {**record, "input_line": lineno, "error": "missing_text",
                            "error_detail": f"no {text_key!r} field"}
@@ -151,7 +121,7 @@ def render_command(
 
     counts: Counter = Counter()
     n_prompts = 0
-    with _open_read(input) as src, _open_write(output) as dst:
+    with records.JsonlWriter(output) as dst:
         batch: list[dict] = []
 
         def flush() -> None:
@@ -162,10 +132,10 @@ def render_command(
                 else:
                     counts["rendered"] += 1
                     n_prompts += len(record["prompts"])
-                dst.write(json.dumps(record, ensure_ascii=False) + "\n")
+                dst.write(record)
             batch.clear()
 
-        for _, record in read_records(src, text_key):
+        for _, record in input_records(input, text_key):
             batch.append(record)
             if len(batch) >= batch_size:
                 flush()

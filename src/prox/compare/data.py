@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from prox.jsonl import load_records
+from prox.records import load_records
 
 EVAL_PERCENT = 10  # prox default: share of pages (by hash of the page id) held out as the eval set
 
@@ -18,7 +18,7 @@ class Doc:
     meta: dict = field(default_factory=dict)
 
 
-def iter_rows(paths: Iterable[str | Path]) -> Iterator[dict]:
+def corpus_rows(paths: Iterable[str | Path]) -> Iterator[dict]:
     """Rows of JSONL(.gz/.zst) or Parquet files (folders are walked). A bad JSON line raises with its place."""
     for p in paths:
         p = Path(p)
@@ -28,11 +28,6 @@ def iter_rows(paths: Iterable[str | Path]) -> Iterator[dict]:
         for f in files:
             if not f.exists():
                 raise FileNotFoundError(f"input not found: {f}")
-            if f.name.endswith(".parquet"):
-                import pyarrow.parquet as pq
-
-                yield from pq.read_table(f).to_pylist()
-                continue
             yield from load_records(f)
 
 
@@ -46,11 +41,11 @@ def parse_where(where: list[str] | None) -> dict[str, str]:
     return out
 
 
-def load_docs(paths: Iterable[str | Path], *, text_field: str = "text", where: dict[str, str] | None = None,
+def load_corpus(paths: Iterable[str | Path], *, text_field: str = "text", where: dict[str, str] | None = None,
               limit: int | None = None) -> list[Doc]:
     """Documents of the corpus; rows without a string text are skipped (counted by the caller via len)."""
     docs: list[Doc] = []
-    for i, row in enumerate(iter_rows(paths)):
+    for i, row in enumerate(corpus_rows(paths)):
         if where and any(str(row.get(k)) != v for k, v in where.items()):
             continue
         text = row.get(text_field)

@@ -7,26 +7,22 @@ The ``raw`` variant is the same pipeline with no refiner (no stages: every docum
 """
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from prox.compare.data import Doc
+from prox.records import write_jsonl
 
 BATCH_SIZE = 32
 WORKERS = 2  # prox default: refine each variant as 2 pipeline tasks on 2 worker processes (the 2-core CI machine)
-OUTCOMES = ("kept", "dropped", "failed")
 
 
 def write_corpus(docs: Sequence[Doc], path: str | Path) -> Path:
     """Write ``docs`` as JSONL (``id``, ``text`` and the row's other fields) for the pipeline to read."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for d in docs:
-            extra = {k: v for k, v in d.meta.items() if k not in ("id", "text")}
-            handle.write(json.dumps({"id": d.id, "text": d.text, **extra}, ensure_ascii=False, default=str) + "\n")
+    rows = ({"id": d.id, "text": d.text, **{k: v for k, v in d.meta.items() if k not in ("id", "text")}} for d in docs)
+    write_jsonl(path, rows, default=str)
     return path
 
 
@@ -56,14 +52,3 @@ def refine_docs(docs: Sequence[Doc], refiner: Any, outdir: str | Path, *, mode: 
         corpus = write_corpus(docs, Path(tmp) / "docs.jsonl")
         return refine_file(corpus, refiner, outdir, mode=mode, batch_size=batch_size,
                            refiner_options=refiner_options, workers=workers)
-
-
-def read_outputs(outdir: str | Path, outcome: str = "kept") -> list[dict]:
-    """Records of one outcome folder (JSONL .gz or Parquet)."""
-    from prox.compare.data import iter_rows
-
-    folder = Path(outdir) / outcome
-    if not folder.is_dir():
-        return []
-    files = sorted(p for p in folder.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz", ".parquet")))
-    return list(iter_rows(files)) if files else []

@@ -14,7 +14,8 @@ from typing import Any, Callable, Sequence
 
 from prox.compare.data import Doc, split_eval
 from prox.compare.proxy import ProxyConfig, VocabMap, encode_stream, load_tokenizer, train_and_eval
-from prox.compare.refine import WORKERS, read_outputs, refine_file, write_corpus
+from prox.compare.refine import WORKERS, refine_file, write_corpus
+from prox.pipeline.layout import read_outputs
 
 DEFAULT_REFINERS = ("raw", "rules:gopher", "rules:c4", "rules:fineweb", "rules:gopher+c4+fineweb", "builtin")
 
@@ -58,7 +59,7 @@ def run_compare(docs: Sequence[Doc], outdir: str | Path, *, refiners: Sequence[s
         row: dict[str, Any] = {"refiner": spec, "dir": str(vdir.relative_to(outdir))}
         try:
             stats = refine_variant(spec, corpus, vdir, mode=mode, refiner_options=refiner_options, workers=workers)
-            kept = [r["text"] for r in read_outputs(vdir, "kept")]
+            kept = [r.text for r in read_outputs(vdir, "kept")]
             streams[spec] = encode_stream(tok, kept) if kept else []
             n = stats["documents"]
             row.update(docs_in=len(docs), docs_kept=n["kept"], docs_dropped=n["dropped"],

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-# C4 line rule (Raffel et al. 2020, §2.2): a line must end in terminal punctuation and
-# must not mention javascript / cookies / lorem ipsum.
+# The simplified C4 line rule of the benchmarks README (after Raffel et al. 2020, §2.2): a line must
+# end in terminal punctuation and must not mention javascript / cookies / lorem ipsum. Not datatrove's
+# C4 filter (that one is the rule refiner `rules:c4`).
 C4_TERMINAL = (".", "!", "?", '"')
 C4_BAD = ("javascript", "cookie", "lorem ipsum")
 SHORT_LINE_WORDS = 5  # "< 5 words" baseline
@@ -26,15 +27,17 @@ def remove_short(text: str) -> list[int]:
     return [i for i, ln in enumerate(text.split("\n")) if len(ln.split()) < SHORT_LINE_WORDS]
 
 
-def remove_c4(text: str) -> list[int]:
+def remove_c4_line_rule(text: str) -> list[int]:
     return [i for i, ln in enumerate(text.split("\n")) if c4_fails(ln)]
 
 
 LINE_BASELINES: dict[str, Callable[[str], list[int]]] = {
     "nothing": remove_nothing,
     "short": remove_short,
-    "c4": remove_c4,
+    "c4-line-rule": remove_c4_line_rule,
 }
+# Earlier names still accepted (`prox eval lines -b c4`); `-b all` runs each baseline once, by its name.
+LINE_BASELINE_ALIASES = {"c4": "c4-line-rule"}
 
 
 def doc_rule_drops(text: str) -> bool:

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from prox.builtin.data import in_train_split, line_row
-from prox.jsonl import load_records
-from prox.evaluate.baselines import DOC_BASELINES, LINE_BASELINES
+from prox.records import load_records
+from prox.evaluate.baselines import DOC_BASELINES, LINE_BASELINE_ALIASES, LINE_BASELINES
 from prox.evaluate.metrics import DocScorer, LineScorer, WordScorer
 from prox.refiners.base import Refiner, join_chunk_programs
 
@@ -81,9 +81,10 @@ def _select(gold: str | Path, parse: Callable[[dict], T | None], *, keep: Callab
 
 def line_predictor(refiner: Refiner | None = None, baseline: str | None = None) -> Callable[[Sequence[str]], list[list[int]]]:
     if baseline is not None:
-        if baseline not in LINE_BASELINES:
+        name = LINE_BASELINE_ALIASES.get(baseline, baseline)
+        if name not in LINE_BASELINES:
             raise ValueError(f"unknown line baseline {baseline!r}; choose one of {', '.join(LINE_BASELINES)}")
-        fn = LINE_BASELINES[baseline]
+        fn = LINE_BASELINES[name]
         return lambda texts: [fn(t) for t in texts]
     if refiner is None:
         raise ValueError("give a refiner or a baseline")
@@ -122,7 +123,8 @@ class TextPredictor:
 
 def text_predictor(refiner: Refiner, stages: Sequence[str] | None = None) -> TextPredictor:
     """A `TextPredictor` for ``stages`` (default: all the refiner can run, see `refiner_stages`)."""
-    from prox.refiners import STAGES, refiner_stages
+    from prox.program import STAGES
+    from prox.refiners import refiner_stages
 
     can = refiner_stages(refiner)
     run = tuple(s for s in STAGES if s in stages) if stages is not None else can

@@ -10,21 +10,13 @@ Both are pure functions of (text, program, options).
 from __future__ import annotations
 
 
-from prox.executor.options import (
-    DEFAULT_OPTIONS,
-    DROP_RATIO,
-    KEEP_RATIO,
-    MAX_ERRORS,
-    MIN_WORDS,
-    ExecOptions,
-    ExecutionResult,
-)
+from prox.executor.options import DEFAULT_OPTIONS, DROP_RATIO, KEEP_RATIO, MAX_ERRORS, MIN_WORDS, ExecOptions
 from prox.executor.reference import execute_reference
+from prox.executor.result import ExecutionResult
 from prox.executor.strict import execute_strict
-from prox.program import Program
+from prox.program import STAGES, Program
 
 MODES = ("strict", "reference")
-STAGES = ("doc", "chunk")
 
 
 def execute(text: str, program: str | Program, *, stage: str = "chunk", mode: str = "strict",
@@ -56,5 +48,4 @@ __all__ = [
     "MAX_ERRORS",
     "MIN_WORDS",
     "MODES",
-    "STAGES",
 ]

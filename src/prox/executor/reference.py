@@ -16,7 +16,8 @@ materialised: the lines removed are the same.
 """
 from __future__ import annotations
 
-from prox.executor.options import DEFAULT_OPTIONS, ExecOptions, ExecutionResult
+from prox.executor.options import DEFAULT_OPTIONS, ExecOptions
+from prox.executor.result import ExecutionResult
 from prox.program import DropDoc, Normalize, Program, ProgramError, RemoveLines, format_program
 
 

@@ -17,7 +17,8 @@ Doc stage: ``drop_doc()`` drops (``drop_doc``); anything else keeps the document
 """
 from __future__ import annotations
 
-from prox.executor.options import DEFAULT_OPTIONS, ExecOptions, ExecutionResult, count_words, has_words
+from prox.executor.options import DEFAULT_OPTIONS, ExecOptions, count_words, has_words
+from prox.executor.result import ExecutionResult
 from prox.parse import _stage_error, parse_program
 from prox.program import DropDoc, Normalize, Program, ProgramError, RemoveLines
 

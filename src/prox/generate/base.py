@@ -12,6 +12,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
+from prox.generate import constrained as grammar
+from prox.program import STAGES
+
 if TYPE_CHECKING:  # the renderer is only a type here; backends accept any object with .text/.token_ids
     from prox.render import RenderedPrompt
 
@@ -74,6 +77,44 @@ def prompt_ids(prompt: Any) -> list[int] | None:
 
 
 def check_stage(stage: str | None) -> str | None:
-    if stage not in (None, "doc", "chunk"):
+    if stage is not None and stage not in STAGES:
         raise ValueError(f"stage must be 'doc', 'chunk' or None, not {stage!r}")
     return stage
+
+
+def check_max_new_tokens(max_new_tokens: int) -> None:
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, not {max_new_tokens}")
+
+
+class BackendBase:
+    """What every backend shares around its engine: the grammar settings of constrained decoding,
+    the `GenerationStats`, the argument checks and the trimming of cut-off constrained output.
+
+    Args:
+        stage: "doc" or "chunk"; needed only with ``constrained=True`` (it picks the grammar).
+        constrained: constrain the output to the program grammar of `stage`.
+        grammar_bounds: ``max_ops`` / ``max_chars`` / ``max_digits`` for the grammar.
+    """
+
+    def __init__(self, *, stage: str | None = None, constrained: bool = False,
+                 grammar_bounds: dict[str, int] | None = None) -> None:
+        self.stage = check_stage(stage)
+        if constrained and stage is None:
+            raise ValueError("constrained decoding needs the stage ('doc' or 'chunk') to pick the grammar")
+        self.constrained = constrained
+        self.grammar_bounds = dict(grammar_bounds or {})
+        self.stats = GenerationStats()
+
+    def program_regex(self) -> str:
+        """The program grammar of this backend's stage as a regex (`prox.generate.constrained`)."""
+        return grammar.program_regex(self.stage, **self.grammar_bounds)
+
+    def complete(self, texts: list[str]) -> list[str]:
+        """Constrained output cut by the token budget, back to its complete program lines
+        (counted in ``stats.trimmed``); unconstrained output unchanged."""
+        if not self.constrained:
+            return texts
+        kept = [grammar.complete_prefix(t, self.stage, **self.grammar_bounds) for t in texts]
+        self.stats.trimmed += sum(k != t for k, t in zip(kept, texts))
+        return kept

@@ -1,11 +1,10 @@
 """The ProX program language as a grammar, for constrained decoding.
 
-One definition, three spellings, so every backend constrains to the same language:
+One definition, two spellings, so every backend constrains to the same language:
 
 - `program_regex(stage)`  — a Python/ECMA-compatible regex; used by the transformers
   backend (through llguidance) and by vLLM (``StructuredOutputsParams(regex=...)``).
 - `program_gbnf(stage)`   — GBNF for llama.cpp's server (the ``grammar`` request field).
-- `program_lark(stage)`   — Lark, for llguidance / vLLM's ``grammar`` field.
 
 The language is the canonical output of the released ProX models:
 
@@ -90,30 +89,6 @@ def program_gbnf(
         + f"num ::= [0-9]{{1,{max_digits}}}\n"
         + 'char ::= [^"\\\\\\n\\r]\n'
         + 'first ::= [^"\\\\\\n\\r ]\n'
-    )
-
-
-def program_lark(
-    stage: str,
-    *,
-    max_ops: int = MAX_OPERATIONS,
-    max_chars: int = MAX_STRING_CHARS,
-    max_digits: int = MAX_DIGITS,
-) -> str:
-    """The program language of `stage` as a Lark grammar (llguidance dialect)."""
-    if stage == "doc":
-        return 'start: " "? ("keep_doc()" | "drop_doc()")\n'
-    if stage != "chunk":
-        raise ValueError(f"stage must be 'doc' or 'chunk', not {stage!r}")
-    max_ops, max_chars, max_digits = _bounds(max_ops, max_chars, max_digits)
-    return (
-        f'start: " "? ("skip_chunk()" | op ("\\n" op)~0..{max_ops - 1})\n'
-        "op: remove | normalize\n"
-        'remove: "remove_lines(line_start=" NUM ", line_end=" NUM ")"\n'
-        'normalize: "normalize(source_str=\\"" SOURCE "\\"" (", target_str=\\"" TARGET "\\"")? ")"\n'
-        f"NUM: /[0-9]{{1,{max_digits}}}/\n"
-        f'SOURCE: /{_SOURCE_START}{_STRING_CLASS}{{0,{max_chars - 1}}}| {_STRING_CLASS}{{1,{max_chars - 1}}}/\n'
-        f'TARGET: /{_STRING_CLASS}{{0,{max_chars}}}/\n'
     )
 
 

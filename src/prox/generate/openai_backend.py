@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import httpx
 
 from prox.generate import constrained as grammar
-from prox.generate.base import GenerationStats, Timer, check_stage, prompt_ids, prompt_text
+from prox.generate.base import BackendBase, Timer, check_max_new_tokens, prompt_ids, prompt_text
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_MAX_RETRIES = 5
@@ -329,7 +329,7 @@ def constraint_fields(stage: str, style: str, **bounds: int) -> dict[str, Any]:
     raise ValueError(f"constraint style must be one of {CONSTRAINT_STYLES}, not {style!r}")
 
 
-class OpenAIGenerator:
+class OpenAIGenerator(BackendBase):
     """`Generator` over an `OpenAIClient`.
 
     Args:
@@ -368,25 +368,16 @@ class OpenAIGenerator:
             raise ValueError(f"api must be 'completions' or 'chat', not {api!r}")
         if prompt_format not in ("auto", "ids", "text"):
             raise ValueError(f"prompt_format must be 'auto', 'ids' or 'text', not {prompt_format!r}")
+        super().__init__(stage=stage, constrained=constrained, grammar_bounds=grammar_bounds)
         self.client = client
         self.api = api
         self.prompt_format = prompt_format
-        self.stage = check_stage(stage)
-        self.constrained = constrained
-        self.grammar_bounds = dict(grammar_bounds or {})
-        if constrained:
-            if stage is None:
-                raise ValueError("constrained decoding needs the stage ('doc' or 'chunk') to pick the grammar")
-            self.constraint = constraint_fields(stage, constraint_style, **self.grammar_bounds)
-        else:
-            self.constraint = {}
+        self.constraint = constraint_fields(stage, constraint_style, **self.grammar_bounds) if constrained else {}
         self.system_prompt = system_prompt
         self.params = dict(params or {})
-        self.stats = GenerationStats()
 
     def generate(self, prompts: Sequence[Any], *, max_new_tokens: int) -> list[str]:
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, not {max_new_tokens}")
+        check_max_new_tokens(max_new_tokens)
         params = {"max_tokens": max_new_tokens, "temperature": 0, **self.params, **self.constraint}
         before = self.client.usage.as_dict()
         with Timer(self.stats):
@@ -402,11 +393,7 @@ class OpenAIGenerator:
         self.stats.prompts += len(texts)
         for name in ("prompt_tokens", "completion_tokens", "cache_hits", "requests", "retries"):
             setattr(self.stats, name, getattr(self.stats, name) + after[name] - before[name])
-        if self.constrained:
-            kept = [grammar.complete_prefix(t, self.stage, **self.grammar_bounds) for t in texts]
-            self.stats.trimmed += sum(k != t for k, t in zip(kept, texts))
-            texts = kept
-        return texts
+        return self.complete(texts)
 
     def _completion_prompt(self, prompt: Any) -> str | list[int]:
         ids = prompt_ids(prompt)

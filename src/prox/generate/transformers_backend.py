@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from prox.generate import constrained as grammar
-from prox.generate.base import GenerationStats, Timer, check_stage, prompt_ids, prompt_text
+from prox.generate.base import BackendBase, Timer, check_max_new_tokens, prompt_ids, prompt_text
 
 DEFAULT_BATCH_SIZE = 8
 
@@ -53,13 +52,20 @@ def load_model(
     model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs).to(device)
     model.eval()
     if tokenizer is not None:
-        tok = AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True, trust_remote_code=trust_remote_code)
+        tok = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code)
     else:
         tok = AutoTokenizer.from_pretrained(model_dir, **{k: v for k, v in kwargs.items() if k not in ("dtype", "torch_dtype")})
     return model, tok
 
 
-class TransformersGenerator:
+def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False) -> Any:
+    """A Hugging Face tokenizer from a local directory. No hub access."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust_remote_code)
+
+
+class TransformersGenerator(BackendBase):
     """Batched greedy generation with a loaded transformers causal LM.
 
     Args:
@@ -88,22 +94,15 @@ class TransformersGenerator:
                                            tokenizer=tokenizer if isinstance(tokenizer, (str, Path)) else None)
             tokenizer = loaded_tok if tokenizer is None or isinstance(tokenizer, (str, Path)) else tokenizer
         elif isinstance(tokenizer, (str, Path)):
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True)
+            tokenizer = load_tokenizer(tokenizer)
         if tokenizer is None:
             raise ValueError("a tokenizer is needed with a loaded model")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+        super().__init__(stage=stage, constrained=constrained, grammar_bounds=grammar_bounds)
         self.model = model
         self.tokenizer = tokenizer
-        self.stage = check_stage(stage)
-        self.constrained = constrained
-        if constrained and stage is None:
-            raise ValueError("constrained decoding needs the stage ('doc' or 'chunk') to pick the grammar")
         self.batch_size = batch_size
-        self.grammar_bounds = dict(grammar_bounds or {})
-        self.stats = GenerationStats()
         self.eos_ids = self._eos_ids()
         self.pad_id = self._pad_id()
         self._lltokenizer = None
@@ -147,8 +146,7 @@ class TransformersGenerator:
             raise ImportError("constrained decoding with transformers needs llguidance: pip install 'prox[lm]'") from exc
         n_vocab = int(self.model.get_output_embeddings().weight.shape[0])
         self._lltokenizer = llguidance.hf.from_tokenizer(self.tokenizer, n_vocab=n_vocab, eos_token=self.eos_ids[0] if self.eos_ids else None)
-        regex = grammar.program_regex(self.stage, **self.grammar_bounds)
-        self._grammar = llguidance.LLMatcher.grammar_from_regex(regex)
+        self._grammar = llguidance.LLMatcher.grammar_from_regex(self.program_regex())
         error = llguidance.LLMatcher.validate_grammar(self._grammar, self._lltokenizer)
         if error:
             raise ValueError(f"program grammar rejected by llguidance: {error}")
@@ -206,8 +204,7 @@ class TransformersGenerator:
     # -- generation --------------------------------------------------------------------
     def generate(self, prompts: Sequence[Any], *, max_new_tokens: int) -> list[str]:
         """One greedy completion per prompt (special tokens removed), in prompt order."""
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, not {max_new_tokens}")
+        check_max_new_tokens(max_new_tokens)
         encoded = [self._prompt_ids(p) for p in prompts]
         for i, ids in enumerate(encoded):
             if not ids:
@@ -256,10 +253,5 @@ class TransformersGenerator:
             self.stats.completion_tokens += len(generated) + (0 if stop is None else 1)
             truncated = stop is None and len(row) >= max_new_tokens
             self.stats.truncated += int(truncated)
-            text = self.tokenizer.decode(generated, skip_special_tokens=True)
-            if self.constrained:
-                kept = grammar.complete_prefix(text, self.stage, **self.grammar_bounds)
-                self.stats.trimmed += int(kept != text)
-                text = kept
-            texts.append(text)
-        return texts
+            texts.append(self.tokenizer.decode(generated, skip_special_tokens=True))
+        return self.complete(texts)

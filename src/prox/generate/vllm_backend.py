@@ -12,8 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Sequence
 
-from prox.generate import constrained as grammar
-from prox.generate.base import GenerationStats, Timer, check_stage, prompt_ids, prompt_text
+from prox.generate.base import BackendBase, Timer, check_max_new_tokens, prompt_ids, prompt_text
 
 
 def _import_vllm() -> Any:
@@ -42,7 +41,16 @@ def tokens_prompt(ids: list[int]) -> Any:
     return TokensPrompt(prompt_token_ids=ids)
 
 
-class VLLMGenerator:
+def build_llm(model: str | Any, *, tokenizer: str | Any | None = None, **llm_options: Any) -> Any:
+    """A ``vllm.LLM`` engine for ``model`` (a directory), prefix caching on unless switched off."""
+    vllm = _import_vllm()
+    options = {"enable_prefix_caching": True, **llm_options}
+    if tokenizer is not None:
+        options["tokenizer"] = str(tokenizer)
+    return vllm.LLM(model=str(model), **options)
+
+
+class VLLMGenerator(BackendBase):
     """`Generator` on a ``vllm.LLM`` engine.
 
     Args:
@@ -65,30 +73,21 @@ class VLLMGenerator:
         **llm_options: Any,
     ) -> None:
         self.vllm = _import_vllm()
-        self.stage = check_stage(stage)
-        self.constrained = constrained
-        self.grammar_bounds = dict(grammar_bounds or {})
-        if constrained and stage is None:
-            raise ValueError("constrained decoding needs the stage ('doc' or 'chunk') to pick the grammar")
+        super().__init__(stage=stage, constrained=constrained, grammar_bounds=grammar_bounds)
         if llm is None:
             if model is None:
                 raise ValueError("the vllm backend needs a model directory")
-            options = {"enable_prefix_caching": True, **llm_options}
-            if tokenizer is not None:
-                options["tokenizer"] = str(tokenizer)
-            llm = self.vllm.LLM(model=str(model), **options)
+            llm = build_llm(model, tokenizer=tokenizer, **llm_options)
         self.llm = llm
-        self.stats = GenerationStats()
 
     def sampling_params(self, max_new_tokens: int) -> Any:
         kwargs: dict[str, Any] = {"temperature": 0.0, "max_tokens": max_new_tokens, "n": 1}
         if self.constrained:
-            kwargs.update(structured_output_kwargs(self.vllm, grammar.program_regex(self.stage, **self.grammar_bounds)))
+            kwargs.update(structured_output_kwargs(self.vllm, self.program_regex()))
         return self.vllm.SamplingParams(**kwargs)
 
     def generate(self, prompts: Sequence[Any], *, max_new_tokens: int) -> list[str]:
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, not {max_new_tokens}")
+        check_max_new_tokens(max_new_tokens)
         if not prompts:
             return []
         inputs = []
@@ -103,11 +102,6 @@ class VLLMGenerator:
             self.stats.prompt_tokens += len(result.prompt_token_ids or [])
             self.stats.completion_tokens += len(completion.token_ids)
             self.stats.truncated += int(completion.finish_reason == "length")
-            text = completion.text
-            if self.constrained:
-                kept = grammar.complete_prefix(text, self.stage, **self.grammar_bounds)
-                self.stats.trimmed += int(kept != text)
-                text = kept
-            texts.append(text)
+            texts.append(completion.text)
         self.stats.prompts += len(texts)
-        return texts
+        return self.complete(texts)

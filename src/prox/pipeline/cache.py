@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from prox.jsonl import dumps
+from prox.records import dumps
 
 
 def cache_key(doc_id: str, text: str) -> str:
@@ -54,7 +54,7 @@ class ProgramCache:
             # a line cut short by a kill must not glue onto the next entry
             if self._handle.tell() > 0:
                 self._handle.write(b"\n")
-        # prox.jsonl.dumps: UTF-8, or ASCII escapes for an entry with a lone surrogate (a program
+        # prox.records.dumps: UTF-8, or ASCII escapes for an entry with a lone surrogate (a program
         # or id a refiner returned), so every entry reads back exactly
         payload = b"".join(
             dumps({"key": key, "id": doc_id, "stage": self.stage, "program": program})

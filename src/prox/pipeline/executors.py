@@ -1,48 +1,65 @@
-"""datatrove executors for `prox refine`: local (quiet console), Slurm and Ray."""
+"""The local executor of `prox refine`: datatrove's, with a quiet console.
+
+datatrove logs every task at INFO to stderr: at the start of each task it adds a loguru sink on
+the ``sys.stderr`` of that moment (``datatrove.utils.logging.add_task_logger``). While a task
+runs, ``sys.stderr`` is a `ConsoleFilter` (``contextlib.redirect_stderr``), so that sink keeps
+only ``console_level`` and up, one short line each. The full log still goes to
+``.prox/logs/logs/task_XXXXX.log``. Nothing of datatrove is replaced.
+"""
 from __future__ import annotations
 
+import io
 import sys
-from contextlib import contextmanager
+import traceback
+from contextlib import redirect_stderr
 from typing import Any
 
 from datatrove.executor import LocalPipelineExecutor
+from loguru import logger
+
+ERROR_LEVEL = 40  # loguru's ERROR
 
 
-@contextmanager
-def quiet_task_logs(console_level: str):
-    """datatrove logs every task at INFO to stderr; keep only ``console_level`` and up there.
+class ConsoleFilter(io.TextIOBase):
+    """A text stream in front of ``stream`` that filters the loguru records written to it.
 
-    The full log still goes to ``<logging_dir>/logs/task_XXXXX.log``.
+    A record (loguru passes a message that carries its ``record``) below ``level`` is left out;
+    so is an error unless ``level`` is DEBUG or INFO (`prox refine` reports a failure in one
+    line; the task log has the traceback). A kept record is written as
+    ``LEVEL | task N | message``. Any other text passes through unchanged.
     """
-    import datatrove.executor.base as base
-    from datatrove.utils.logging import logger
 
-    original_add, original_close = base.add_task_logger, base.close_task_logger
+    def __init__(self, stream: Any, level: str, rank: int | None = None):
+        self.stream = stream
+        self.min_level = logger.level(level).no
+        self.quiet_errors = level not in ("DEBUG", "INFO")
+        self.rank = rank
 
-    def add(logging_dir, rank, local_rank=0, node_rank=-1):
-        logger.remove()
-        logfile = logging_dir.open(f"logs/task_{rank:05d}.log", "w")
-        # errors are left to the caller (`prox refine` prints one line); the file log has the traceback
-        quiet = console_level not in ("DEBUG", "INFO")
-        logger.add(sys.stderr, level=console_level if local_rank == 0 else "ERROR",
-                   format="{level} | task {extra[rank]} | {message}",
-                   filter=(lambda r: r["level"].no < 40) if quiet else None)
-        logger.add(logfile, level="DEBUG")
-        logger.configure(extra={"rank": rank})
-        logger.info(f"Launching pipeline for {rank=}")
-        return logfile
+    def write(self, text: str) -> int:
+        record = getattr(text, "record", None)
+        if record is None:
+            return self.stream.write(text)
+        level = record["level"]
+        if level.no < self.min_level or (self.quiet_errors and level.no >= ERROR_LEVEL):
+            return len(text)
+        task = f"task {self.rank} | " if self.rank is not None else ""
+        line = f"{level.name} | {task}{record['message']}\n"
+        if record["exception"] is not None:
+            line += "".join(traceback.format_exception(*record["exception"]))
+        self.stream.write(line)
+        return len(text)
 
-    def close(logfile):
-        logger.complete()
-        logger.remove()
-        logger.add(sys.stderr, level=console_level, format="{level} | {message}")
-        logfile.close()
+    def flush(self) -> None:
+        self.stream.flush()
 
-    base.add_task_logger, base.close_task_logger = add, close
-    try:
-        yield
-    finally:
-        base.add_task_logger, base.close_task_logger = original_add, original_close
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
 
 
 class ProxLocalExecutor(LocalPipelineExecutor):
@@ -53,5 +70,9 @@ class ProxLocalExecutor(LocalPipelineExecutor):
         self.console_level = console_level
 
     def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
-        with quiet_task_logs(self.console_level):
-            return super()._run_for_rank(rank, local_rank, node_rank)
+        console = ConsoleFilter(sys.stderr, self.console_level, rank)
+        try:
+            with redirect_stderr(console):
+                return super()._run_for_rank(rank, local_rank, node_rank)
+        finally:
+            console.rank = None  # datatrove's default sink, re-added at the task's end, stays on it

@@ -1,14 +1,6 @@
 """The `prox refine` run driver: config -> datatrove pipeline -> executor -> stats.json.
 
-Layout of OUTDIR::
-
-    kept/00000.jsonl.gz      refined documents        (or .parquet with output_format="parquet")
-    dropped/00000.jsonl.gz   dropped documents, with top-level "reason"
-    failed/00000.jsonl.gz    documents that could not be processed, with top-level "error"
-    stats.json               counts by outcome and reason, text sizes, programs, throughput
-    .prox/                   run.json (the run's settings), cache/ (programs, for resume),
-                             tasks/ (per-task stats), logs/ (datatrove logs + completion markers),
-                             tmp/ (outputs of unfinished tasks)
+The run folder (OUTDIR) is laid out by `prox.pipeline.layout`.
 """
 from __future__ import annotations
 
@@ -20,23 +12,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from prox.pipeline.inputs import InputError, count_records, resolve_inputs
-from prox.pipeline.stats import build_run_stats, write_json_atomic
-from prox.pipeline.steps import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_MAX_CHARS,
-    DEFAULT_MAX_LINES,
-    ProxChunkStage,
-    ProxDocStage,
-    ProxExecute,
-    ProxOutcomeWriter,
-    ProxReader,
-)
+from datatrove.pipeline.base import PipelineStep
 
-STAGES = ("doc", "chunk")
-MODES = ("strict", "reference")
+from prox.executor import MODES
+from prox.pipeline.inputs import InputError, resolve_inputs
+from prox.pipeline.layout import OUTPUT_FORMATS, RunLayout
+from prox.pipeline.reader import ProxReader
+from prox.pipeline.stages import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CHARS, DEFAULT_MAX_LINES, ProxChunkStage, ProxDocStage
+from prox.pipeline.stats import build_run_stats, write_json_atomic
+from prox.pipeline.writer import ProxOutcomeWriter
+from prox.program import STAGES
+from prox.records import count_records
+
 EXECUTORS = ("local", "slurm", "ray")
-OUTPUT_FORMATS = ("jsonl", "parquet")
 # Settings that change what a task produces: a rerun into the same OUTDIR must match them.
 _RUN_IDENTITY = ("inputs", "refiner", "refiner_options", "stages", "mode", "text_field", "id_field",
                  "limit", "output_format", "max_chars", "max_lines", "tasks")
@@ -134,23 +122,21 @@ def _check_refiner_spec(spec: str) -> None:
         raise RunError(str(exc)) from None
 
 
-def build_pipeline(config: RefineConfig, files: list[str], work_dir: str) -> list:
-    cache_dir = os.path.join(work_dir, "cache")
-    stage_args = dict(batch_size=config.batch_size, cache_dir=cache_dir, mode=config.mode, max_chars=config.max_chars,
-                      max_lines=config.max_lines)
+def build_pipeline(config: RefineConfig, files: list[str], layout: RunLayout) -> list:
+    stage_args = dict(batch_size=config.batch_size, cache_dir=layout.cache_dir, mode=config.mode,
+                      max_chars=config.max_chars, max_lines=config.max_lines)
     pipeline: list = [ProxReader(files, text_field=config.text_field, id_field=config.id_field, limit=config.limit)]
     if "doc" in config.stages:
         pipeline.append(ProxDocStage(config.refiner, config.refiner_options, **stage_args))
     if "chunk" in config.stages:
         pipeline.append(ProxChunkStage(config.refiner, config.refiner_options, **stage_args))
-        pipeline.append(ProxExecute(mode=config.mode))
-    pipeline.append(ProxOutcomeWriter(config.output_dir, output_format=config.output_format, work_dir=work_dir))
+    pipeline.append(ProxOutcomeWriter(layout.output_dir, output_format=config.output_format, work_dir=layout.work_dir))
     return pipeline
 
 
-def _prepare_output(config: RefineConfig, identity: dict[str, Any], work_dir: str) -> None:
-    run_file = os.path.join(work_dir, "run.json")
-    outputs = [os.path.join(config.output_dir, name) for name in ("kept", "dropped", "failed", "stats.json")]
+def _prepare_output(config: RefineConfig, identity: dict[str, Any], layout: RunLayout) -> None:
+    run_file = layout.run_file
+    outputs = layout.user_outputs()
     if os.path.exists(run_file):
         with open(run_file, encoding="utf-8") as handle:
             previous = json.load(handle)
@@ -165,12 +151,12 @@ def _prepare_output(config: RefineConfig, identity: dict[str, Any], work_dir: st
     elif any(os.path.exists(p) for p in outputs) and not config.overwrite:
         raise RunError(f"{config.output_dir} already holds outputs not made by prox refine; pass --overwrite or choose another -o")
     if config.overwrite:
-        for path in outputs + [work_dir]:
+        for path in outputs + [layout.work_dir]:
             if os.path.isdir(path):
                 shutil.rmtree(path)
             elif os.path.exists(path):
                 os.remove(path)
-    os.makedirs(work_dir, exist_ok=True)
+    os.makedirs(layout.work_dir, exist_ok=True)
     write_json_atomic(run_file, identity)
 
 
@@ -183,17 +169,17 @@ def run_refine(config: RefineConfig) -> dict[str, Any]:
     """
     config.validate()
     files = resolve_inputs(config.inputs)
-    output_dir = config.output_dir = os.path.abspath(config.output_dir)
-    work_dir = os.path.join(output_dir, ".prox")
+    config.output_dir = os.path.abspath(config.output_dir)
+    layout = RunLayout(config.output_dir)
     identity = {**{k: getattr(config, k) for k in _RUN_IDENTITY}, "inputs": files, "stages": list(config.stages),
                 "refiner": refiner_label(config.refiner)}
-    _prepare_output(config, identity, work_dir)
-    pipeline = build_pipeline(config, files, work_dir)
+    _prepare_output(config, identity, layout)
+    pipeline = build_pipeline(config, files, layout)
     run_info = _run_info(config, files)
-    logging_dir = os.path.join(work_dir, "logs")
+    logging_dir = layout.logs_dir
 
     if config.executor == "slurm":
-        return _submit_slurm(config, pipeline, logging_dir, work_dir, run_info)
+        return _submit_slurm(config, pipeline, layout, run_info)
 
     _quiet_main_logger(config.console_level)
     started = time.time()
@@ -210,20 +196,21 @@ def run_refine(config: RefineConfig) -> dict[str, Any]:
                                      skip_completed=True, console_level=config.console_level)
         show = config.progress if config.progress is not None else sys.stderr.isatty()
         if show and config.workers == 1:
-            _run_with_progress(executor, config, files, work_dir)
+            _run_with_progress(executor, config, files, layout)
         else:
             executor.run()
     wall = time.time() - started
-    return finish_stats(work_dir, output_dir, world_size=config.tasks, wall_s=wall, run_info=run_info)
+    return finish_stats(layout, world_size=config.tasks, wall_s=wall, run_info=run_info)
 
 
-def finish_stats(work_dir: str, output_dir: str, *, world_size: int, wall_s: float | None, run_info: dict[str, Any]) -> dict[str, Any]:
-    stats = build_run_stats(os.path.join(work_dir, "tasks"), world_size=world_size, wall_s=wall_s, run_info=run_info)
+def finish_stats(layout: RunLayout, *, world_size: int, wall_s: float | None, run_info: dict[str, Any]) -> dict[str, Any]:
+    """Merge the tasks' stats into OUTDIR/stats.json (and return it)."""
+    stats = build_run_stats(layout, world_size=world_size, wall_s=wall_s, run_info=run_info)
     stats["complete"] = stats["tasks"]["reported"] == world_size
     names = sorted({t.get("refiner_name") for t in stats["tasks"]["per_task"] if t.get("refiner_name")})
     if "refiner" in stats:
         stats["refiner"] = {"name": names[0] if len(names) == 1 else names or None, **stats["refiner"]}
-    write_json_atomic(os.path.join(output_dir, "stats.json"), stats)
+    write_json_atomic(layout.stats_file, stats)
     return stats
 
 
@@ -250,7 +237,7 @@ def _quiet_main_logger(level: str) -> None:
     logger.add(sys.stderr, level=level, format="{level} | {message}")
 
 
-def _run_with_progress(executor, config: RefineConfig, files: list[str], work_dir: str) -> None:
+def _run_with_progress(executor, config: RefineConfig, files: list[str], layout: RunLayout) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from prox.pipeline import progress
@@ -263,7 +250,7 @@ def _run_with_progress(executor, config: RefineConfig, files: list[str], work_di
             total = min(total, config.limit)
     done = 0
     for rank in range(config.tasks):
-        task_file = os.path.join(work_dir, "tasks", f"{rank:05d}.json")
+        task_file = layout.task_file(rank)
         if executor.is_rank_completed(rank) and os.path.exists(task_file):
             with open(task_file, encoding="utf-8") as handle:
                 done += json.load(handle).get("docs_in", 0)
@@ -288,24 +275,21 @@ def _run_with_progress(executor, config: RefineConfig, files: list[str], work_di
             progress.set_hook(None)
 
 
-def _submit_slurm(config: RefineConfig, pipeline: list, logging_dir: str, work_dir: str, run_info: dict[str, Any]) -> dict[str, Any]:
+def _submit_slurm(config: RefineConfig, pipeline: list, layout: RunLayout, run_info: dict[str, Any]) -> dict[str, Any]:
     from datatrove.executor import SlurmPipelineExecutor
 
     slurm = dict(config.slurm)
     job_name = slurm.pop("job_name", "prox-refine")
     main = SlurmPipelineExecutor(pipeline, tasks=config.tasks, workers=config.workers if config.workers > 1 else -1,
-                                 logging_dir=logging_dir, skip_completed=True, job_name=job_name,
+                                 logging_dir=layout.logs_dir, skip_completed=True, job_name=job_name,
                                  time=slurm.pop("time", "24:00:00"), partition=slurm.pop("partition"), **slurm)
     merge = SlurmPipelineExecutor(
-        [ProxStatsMerge(work_dir, config.output_dir, world_size=config.tasks, run_info=run_info)],
-        tasks=1, logging_dir=os.path.join(work_dir, "logs-stats"), job_name=f"{job_name}-stats", depends=main,
+        [ProxStatsMerge(layout.output_dir, world_size=config.tasks, run_info=run_info, work_dir=layout.work_dir)],
+        tasks=1, logging_dir=layout.merge_logs_dir, job_name=f"{job_name}-stats", depends=main,
         time="00:30:00", partition=config.slurm["partition"], cpus_per_task=1,
     )
     merge.run()
-    return {"submitted": True, "job_name": job_name, "logging_dir": logging_dir}
-
-
-from datatrove.pipeline.base import PipelineStep  # noqa: E402
+    return {"submitted": True, "job_name": job_name, "logging_dir": layout.logs_dir}
 
 
 class ProxStatsMerge(PipelineStep):
@@ -314,14 +298,14 @@ class ProxStatsMerge(PipelineStep):
     name = "ProX stats merge"
     type = "Stats"
 
-    def __init__(self, work_dir: str, output_dir: str, *, world_size: int, run_info: dict[str, Any]):
+    def __init__(self, output_dir: str, *, world_size: int, run_info: dict[str, Any], work_dir: str | None = None):
         super().__init__()
-        self.work_dir, self.output_dir, self.world_size, self.run_info = work_dir, output_dir, world_size, run_info
+        self.layout, self.world_size, self.run_info = RunLayout(output_dir, work_dir), world_size, run_info
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         if data:
             yield from data
-        finish_stats(self.work_dir, self.output_dir, world_size=self.world_size, wall_s=None, run_info=self.run_info)
+        finish_stats(self.layout, world_size=self.world_size, wall_s=None, run_info=self.run_info)
 
 
 __all__ = ["RefineConfig", "RunError", "InputError", "run_refine", "build_pipeline", "finish_stats", "ProxStatsMerge"]

@@ -1,4 +1,10 @@
-"""Accounting for `prox refine`: per-task counters and the merged ``stats.json``.
+"""Accounting for `prox refine`: per-task stats and the merged ``stats.json``.
+
+Two sources, each owned by the step that counts: the outcome writer's `TaskStats` (documents
+by outcome and reason, text sizes; ``.prox/tasks/NNNNN.json``), and the counters the reader
+and the stages keep with datatrove's own ``stat_update`` (`STEP_COUNTERS`: programs generated
+and cached, lines removed, ...), which datatrove's executor saves per task
+(``.prox/logs/stats/NNNNN.json``). `build_run_stats` merges both at the end of a run.
 
 Words are whitespace-separated tokens (``len(text.split())``), not model tokens: cheap,
 tokenizer-free and the same for every refiner. Characters are Python characters; MB are
@@ -13,31 +19,37 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from datatrove.utils.stats import MetricStats
+
 from prox.executor.options import count_words
+from prox.pipeline.layout import RunLayout
 
-OUTCOMES = ("kept", "dropped", "failed")
-
-_SUMMED = (
+# counted by the outcome writer (TaskStats.record)
+DOC_COUNTS = (
     "docs_in", "kept", "dropped", "failed",
     "chars_in", "chars_out", "words_in", "words_out", "lines_in", "lines_out", "bytes_in",
+)
+# counted by the reader and the stages with datatrove's stat_update, summed over the steps of a task
+STEP_COUNTERS = (
     "lines_removed", "normalizations", "program_errors", "programs_ignored",
     "doc_programs_generated", "doc_programs_cached", "chunk_programs_generated", "chunk_programs_cached",
     "refiner_batches", "refiner_batch_failures",
     "lone_surrogates_replaced", "docs_lone_surrogates_replaced",
 )
+_SUMMED = DOC_COUNTS + STEP_COUNTERS
 
 
 @dataclass
 class TaskStats:
+    """The outcome writer's accounting of one task."""
+
     rank: int = 0
     counts: Counter = field(default_factory=Counter)
     dropped_reasons: Counter = field(default_factory=Counter)
     failed_reasons: Counter = field(default_factory=Counter)
+    refiner_name: str | None = None  # the refiner the stages gave this task's documents to
     started: float = field(default_factory=time.time)
     wall_s: float = 0.0
-
-    def add(self, name: str, value: int = 1) -> None:
-        self.counts[name] += value
 
     def record(self, outcome: str, text_in: str, text_out: str, reason: str | None = None) -> None:
         """Count one routed document (text_out is the refined text for kept, else "")."""
@@ -59,7 +71,7 @@ class TaskStats:
             self.failed_reasons[(reason or "unknown").split(":", 1)[0]] += 1
 
     def to_dict(self) -> dict[str, Any]:
-        counts = {name: int(self.counts.get(name, 0)) for name in _SUMMED}
+        counts = {name: int(self.counts.get(name, 0)) for name in DOC_COUNTS}
         return {
             "rank": self.rank,
             **counts,
@@ -67,7 +79,33 @@ class TaskStats:
             "dropped_reasons": dict(self.dropped_reasons),
             "failed_reasons": dict(self.failed_reasons),
             "wall_s": round(self.wall_s or (time.time() - self.started), 3),
+            "refiner_name": self.refiner_name,
         }
+
+
+def read_step_counters(path: str) -> dict[str, int] | None:
+    """`STEP_COUNTERS` summed over the steps of one task's datatrove stats file (None if absent)."""
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        steps = json.load(handle)
+    totals = dict.fromkeys(STEP_COUNTERS, 0)
+    for step in steps:
+        for name, value in (step.get("stats") or {}).items():
+            if name in totals:
+                totals[name] += int(MetricStats.from_dict(value).total)
+    return totals
+
+
+def task_entry(task: dict[str, Any], counters: dict[str, int] | None) -> dict[str, Any]:
+    """One task's entry of stats.json: the writer's stats with the steps' counters. A task file
+    written before the counters moved to datatrove's stats (a run resumed across versions) holds
+    them itself."""
+    if counters is None or any(name in task for name in STEP_COUNTERS):
+        counters = {name: int(task.get(name, 0)) for name in STEP_COUNTERS}
+    entry = {"rank": task.get("rank"), **{name: int(task.get(name, 0)) for name in DOC_COUNTS}, **counters}
+    entry.update({k: task.get(k) for k in ("balanced", "dropped_reasons", "failed_reasons", "wall_s", "refiner_name")})
+    return entry
 
 
 def write_json_atomic(path: str, data: Any) -> None:
@@ -98,14 +136,14 @@ def merge_task_stats(tasks: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def build_run_stats(task_dir: str, *, world_size: int, wall_s: float | None, run_info: dict[str, Any]) -> dict[str, Any]:
-    """Merge the per-task files of ``task_dir`` into the run's ``stats.json`` payload."""
+def build_run_stats(layout: RunLayout, *, world_size: int, wall_s: float | None, run_info: dict[str, Any]) -> dict[str, Any]:
+    """Merge the per-task files of a run folder into the run's ``stats.json`` payload."""
     tasks = []
     for rank in range(world_size):
-        path = os.path.join(task_dir, f"{rank:05d}.json")
+        path = layout.task_file(rank)
         if os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
-                tasks.append(json.load(handle))
+                tasks.append(task_entry(json.load(handle), read_step_counters(layout.step_stats_file(rank))))
     total = merge_task_stats(tasks)
     task_seconds = sum(t.get("wall_s", 0.0) for t in tasks)
     mb = total["bytes_in"] / 1e6

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from prox.report.data import OUTCOMES, Summary, load_rows, load_stats, summarize
+from prox.pipeline.layout import OUTCOMES, RunLayout
+from prox.report.data import Summary, load_rows, load_stats, summarize
 
 # Hugging Face Hub size_categories buckets (upper bounds, exclusive).
 SIZE_BUCKETS = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -19,18 +20,9 @@ def size_category(n: int) -> str:
     return "n>1T"
 
 
-def _data_glob(outdir: Path) -> str:
-    kept = outdir / "kept"
-    names = [p.name for p in kept.iterdir()] if kept.is_dir() else []
-    if any(n.endswith(".parquet") for n in names):
-        return "kept/*.parquet"
-    if any(n.endswith(".jsonl") for n in names):
-        return "kept/*.jsonl"
-    return "kept/*.jsonl.gz"
-
-
 def render_card(outdir: str | Path, *, pretty_name: str | None = None, license: str = "other") -> str:
     outdir = Path(outdir)
+    kept_glob = RunLayout(outdir).output_glob("kept")
     stats = load_stats(outdir)
     s = summarize(load_rows(outdir))
     refiner = stats.get("refiner")
@@ -52,7 +44,7 @@ def render_card(outdir: str | Path, *, pretty_name: str | None = None, license: 
         "- config_name: default",
         "  data_files:",
         "  - split: train",
-        f"    path: {_data_glob(outdir)}",
+        f"    path: {kept_glob}",
         "---",
     ])
     outcome_rows = "\n".join(f"| {o} | {s.counts[o]:,} | {100 * s.counts[o] / total:.1f}% |" for o in OUTCOMES)
@@ -66,7 +58,7 @@ def render_card(outdir: str | Path, *, pretty_name: str | None = None, license: 
 This corpus was refined with prox — programs written per document, in the style
 of ProX (*Programming Every Example*, arXiv 2409.17115): a refiner writes `keep_doc()` / `drop_doc()` at
 document level and `remove_lines(...)` / `normalize(...)` at chunk level, and a safe executor applies them.
-The `default` config holds the **kept** documents (`{_data_glob(outdir)}`); `dropped/` and `failed/` hold the
+The `default` config holds the **kept** documents (`{kept_glob}`); `dropped/` and `failed/` hold the
 original text of the other documents with their reason. Every record keeps the raw text and the programs
 in `metadata`.
 

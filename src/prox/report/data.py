@@ -1,29 +1,20 @@
 """Read a refine output folder into plain per-document rows and aggregate statistics."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from prox.mathtext import protected_lines
+from prox.pipeline.layout import OUTCOMES, OutputRecord, read_outputs, read_stats
 
-OUTCOMES = ("kept", "dropped", "failed")
 TOP_N = 25  # most frequent removed lines / normalizations shown
 
 
-def _maybe_json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
 @dataclass
-class DocRow:
+class ReportRow:
+    """What the report shows of one output record."""
+
     id: str
     outcome: str
     raw: str
@@ -39,49 +30,25 @@ class DocRow:
     def n_ops(self) -> int:
         return len(self.removed_ranges) + len(self.normalizations)
 
-
-def _row(rec: dict, outcome: str) -> DocRow:
-    meta = rec.get("metadata") or {}
-    meta = _maybe_json(meta) if not isinstance(meta, dict) else meta
-    execu = _maybe_json(meta.get("execution")) or {}
-    if not isinstance(execu, dict):
-        execu = {}
-    raw = meta.get("raw_text")
-    if not isinstance(raw, str):
-        raw = rec.get("text") or ""
-    reason = rec.get("reason") if outcome == "dropped" else rec.get("error") if outcome == "failed" else None
-    return DocRow(
-        id=str(rec.get("id")), outcome=outcome, raw=raw,
-        text=(rec.get("text") or "") if outcome == "kept" else "", reason=reason,
-        doc_program=meta.get("doc_program"), chunk_programs=list(meta.get("chunk_programs") or []),
-        removed_ranges=[(int(a), int(b)) for a, b in execu.get("removed_ranges") or []],
-        normalizations=[(str(s), str(t)) for s, t in execu.get("normalizations") or []],
-        errors=list(execu.get("errors") or []),
-    )
+    @classmethod
+    def from_record(cls, rec: OutputRecord) -> "ReportRow":
+        execution = rec.execution or {}
+        return cls(
+            id=str(rec.id), outcome=rec.outcome, raw=rec.raw_text if rec.raw_text is not None else rec.text,
+            text=rec.text if rec.outcome == "kept" else "", reason=rec.reason if rec.outcome == "dropped" else rec.error,
+            doc_program=rec.doc_program, chunk_programs=list(rec.chunk_programs or []),
+            removed_ranges=[(int(a), int(b)) for a, b in execution.get("removed_ranges") or []],
+            normalizations=[(str(s), str(t)) for s, t in execution.get("normalizations") or []],
+            errors=list(execution.get("errors") or []),
+        )
 
 
-def load_rows(outdir: str | Path) -> list[DocRow]:
-    from prox.compare.data import iter_rows
-
-    rows: list[DocRow] = []
-    for outcome in OUTCOMES:
-        folder = Path(outdir) / outcome
-        if not folder.is_dir():
-            continue
-        files = sorted(p for p in folder.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")))
-        for rec in iter_rows(files) if files else []:
-            rows.append(_row(rec, outcome))
-    return rows
+def load_rows(outdir: str | Path) -> list[ReportRow]:
+    return [ReportRow.from_record(rec) for rec in read_outputs(outdir)]
 
 
 def load_stats(outdir: str | Path) -> dict:
-    path = Path(outdir) / "stats.json"
-    if path.is_file():
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            return {}
-    return {}
+    return read_stats(outdir)
 
 
 @dataclass
@@ -113,7 +80,7 @@ class Summary:
         return self.formula_lines_in - self.formula_lines_removed - self.formula_lines_dropped
 
 
-def summarize(rows: list[DocRow]) -> Summary:
+def summarize(rows: list[ReportRow]) -> Summary:
     s = Summary()
     for r in rows:
         s.counts[r.outcome] += 1

@@ -8,7 +8,8 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-from prox.report.data import OUTCOMES, TOP_N, DocRow, Summary, load_rows, load_stats, summarize
+from prox.pipeline.layout import OUTCOMES, RunLayout
+from prox.report.data import TOP_N, ReportRow, Summary, load_rows, load_stats, summarize
 
 SAMPLE_SIZE = 200  # documents embedded in the browsable sample
 SECTIONS = ("summary", "reasons", "plots", "removed-lines", "normalizations", "samples")
@@ -135,7 +136,7 @@ def svg_bars(items: Sequence[tuple[str, int]], title: str, *, width: int = 360, 
     return "".join(parts)
 
 
-def _sample(rows: list[DocRow], n: int, seed: int = 0) -> list[DocRow]:
+def _sample(rows: list[ReportRow], n: int, seed: int = 0) -> list[ReportRow]:
     """A deterministic sample: edited kept docs first, then dropped, failed and untouched ones."""
     rng = random.Random(seed)
     groups = {
@@ -145,7 +146,7 @@ def _sample(rows: list[DocRow], n: int, seed: int = 0) -> list[DocRow]:
         "untouched": [r for r in rows if r.outcome == "kept" and not r.n_ops],
     }
     share = {"edited": 0.5, "dropped": 0.25, "failed": 0.1, "untouched": 0.15}
-    picked: list[DocRow] = []
+    picked: list[ReportRow] = []
     for name, group in groups.items():
         k = min(len(group), max(1, int(n * share[name])) if group else 0)
         picked += rng.sample(group, k)
@@ -155,7 +156,7 @@ def _sample(rows: list[DocRow], n: int, seed: int = 0) -> list[DocRow]:
     return picked[:n]
 
 
-def _doc_json(r: DocRow, cap: int = 60_000) -> dict:
+def _doc_json(r: ReportRow, cap: int = 60_000) -> dict:
     return {"id": r.id, "outcome": r.outcome, "reason": r.reason, "raw": r.raw[:cap], "text": r.text[:cap],
             "removed": r.removed_ranges, "norms": r.normalizations, "doc_program": r.doc_program,
             "chunk_programs": r.chunk_programs}
@@ -170,7 +171,7 @@ def _table(head: Sequence[str], body: Sequence[Sequence], numeric: Sequence[int]
     return f"<table><thead><tr>{h}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def render_html(rows: list[DocRow], stats: dict, *, title: str = "prox refine report", sample_size: int = SAMPLE_SIZE) -> str:
+def render_html(rows: list[ReportRow], stats: dict, *, title: str = "prox refine report", sample_size: int = SAMPLE_SIZE) -> str:
     s: Summary = summarize(rows)
     total = s.total or 1
     cards = "".join(
@@ -232,7 +233,7 @@ def write_report(outdir: str | Path, path: str | Path | None = None, *, sample_s
                  title: str | None = None) -> Path:
     """Write ``report.html`` (default ``OUTDIR/report.html``) and return its path."""
     outdir = Path(outdir)
-    if not any((outdir / o).is_dir() for o in OUTCOMES):
+    if not RunLayout(outdir).has_outputs():
         raise FileNotFoundError(f"{outdir} is not a prox refine output (no kept/, dropped/ or failed/)")
     rows = load_rows(outdir)
     stats = load_stats(outdir)
