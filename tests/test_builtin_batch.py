@@ -1,9 +1,9 @@
 """The vectorised batch path of the builtin model equals the per-line reference definitions.
 
 `features.line_batch` / `features.TokenTable` / `BuiltinModel.analyze` compute the line
-features and token scores of a whole batch at once; `features.base_matrix`,
-`features.line_tokens` and `features.doc_line_features` are the readable per-line
-definitions the model was trained with. They must agree exactly (the trees compare
+features and token scores of a whole batch at once, for training and inference;
+`builtin_oracle.base_matrix`, `features.line_tokens` and `builtin_oracle.doc_line_features`
+are the readable per-line definitions. They must agree exactly (the trees compare
 features against thresholds, so "close" is not enough).
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import builtin_oracle as O
 from conftest import BENCHMARKS
 from prox.builtin import features as F
 from prox.builtin.model import BuiltinModel, sigmoid
@@ -46,16 +47,17 @@ def _reference(model: BuiltinModel, texts: list[str]) -> tuple[np.ndarray, list[
     bases, probs = [], []
     for t in texts:
         lines = t.split("\n")
-        base = F.base_matrix(lines)
-        ts = model.token_scores(lines)
-        X = F.doc_line_features(base, ts)
+        base = O.base_matrix(lines)
+        ts = O.token_scores(model, lines)
+        X = O.doc_line_features(base, ts)
         p = np.zeros(len(lines))
         nb = np.flatnonzero(base[:, 0] == 0) if len(base) else np.zeros(0, dtype=np.int64)
         if len(nb):
             p[nb] = sigmoid(model.trees.raw(X[nb]))
+        p[F.protected_rows(base)] = 0.0  # formula lines are never noise (analyze's protect_math)
         bases.append(base)
         probs.append(p)
-    docs = np.array([F.doc_features(b, p, model.line_threshold) for b, p in zip(bases, probs)])
+    docs = np.array([O.doc_features(b, p, model.line_threshold) for b, p in zip(bases, probs)])
     return np.concatenate(bases), probs, docs
 
 
@@ -63,7 +65,7 @@ def _check(model: BuiltinModel, texts: list[str]) -> None:
     ref_base, ref_probs, ref_doc = _reference(model, texts)
     lb = F.line_batch([t.split("\n") for t in texts])
     assert np.array_equal(lb.base, ref_base)
-    ref_ts = np.concatenate([model.token_scores(t.split("\n")) for t in texts])
+    ref_ts = np.concatenate([O.token_scores(model, t.split("\n")) for t in texts])
     ts = np.zeros(len(lb.lines))
     nb = lb.line_uniq >= 0
     ts[nb] = (model.token_bias + model.token_table.sums(lb.uniq, lb.lows))[lb.line_uniq[nb]]

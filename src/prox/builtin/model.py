@@ -13,7 +13,6 @@ Inference is pure numpy (no scikit-learn at run time). One ``.npz`` file holds i
 from __future__ import annotations
 
 import json
-from itertools import repeat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -170,13 +169,6 @@ class BuiltinModel:
     _token_table_of: Any = field(default=None, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ inference
-    def token_scores(self, lines: Sequence[str]) -> np.ndarray:
-        get = self.vocab.get
-        bias = self.token_bias
-        tokens = F.line_tokens
-        zeros = repeat(0.0)
-        return np.array([bias + sum(map(get, tokens(ln), zeros)) if ln.strip() else 0.0 for ln in lines])
-
     @property
     def token_table(self) -> F.TokenTable:
         """The token weights arranged for batch scoring (built on first use)."""
@@ -214,18 +206,23 @@ class BuiltinModel:
             s, j = e, k
         return out
 
-    def doc_keep_probs(self, docs: Sequence["DocAnalysis"]) -> np.ndarray:
-        if self.doc is None:
-            return np.ones(len(docs))
+    def doc_features(self, docs: Sequence["DocAnalysis"]) -> np.ndarray:
+        """``features.DOC_FEATURES`` of each analysed document (``len(docs) x len(DOC_FEATURES)``)."""
         if not docs:
-            return np.zeros(0)
-        X = F.batch_doc_features(
+            return np.zeros((0, len(F.DOC_FEATURES)))
+        return F.batch_doc_features(
             np.concatenate([d.base.reshape(-1, len(F.BASE_NAMES)) for d in docs]),
             np.concatenate([d.probs for d in docs]),
             np.array([len(d.base) for d in docs]),
             self.line_threshold,
         )
-        return self.doc.keep_prob(X)
+
+    def doc_keep_probs(self, docs: Sequence["DocAnalysis"]) -> np.ndarray:
+        if self.doc is None:
+            return np.ones(len(docs))
+        if not docs:
+            return np.zeros(0)
+        return self.doc.keep_prob(self.doc_features(docs))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:

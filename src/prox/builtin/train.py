@@ -27,6 +27,10 @@ from prox.builtin.model import BuiltinModel, DocModel, Trees, sigmoid
 log = logging.getLogger(__name__)
 
 
+# Documents featurised at once while training (bounds the memory of one feature batch).
+TRAIN_BATCH_DOCS = 256
+
+
 @dataclass
 class TrainConfig:
     seed: int = 0
@@ -150,27 +154,28 @@ def prepare_line_data(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[s
     token_bias = float(clf.intercept_[0])
     log.info("token model: %d weights kept (%.1fs)", len(weights), time.time() - t0)
 
-    # dense features with out-of-fold token scores
+    # dense features with out-of-fold token scores, by the same batch path inference uses
+    offsets = np.r_[0, np.cumsum([len(lines) for lines in doc_lines])]
+    token_score = np.zeros(offsets[-1])
+    label = np.full(offsets[-1], -1, dtype=np.int64)
+    if len(tok_doc_a):
+        token_score[offsets[tok_doc_a] + np.array(tok_line)] = oof
+    for d, r in enumerate(rows):
+        label[offsets[d] + np.fromiter(r.content, dtype=np.int64, count=len(r.content))] = 0
+        label[offsets[d] + np.fromiter(r.noisy, dtype=np.int64, count=len(r.noisy))] = 1  # noisy wins
     Xs, ys, folds, rix, views = [], [], [], [], []
-    pos = 0
-    for d, (r, lines) in enumerate(zip(rows, doc_lines)):
-        ts = np.zeros(len(lines))
-        m = 0
-        while pos + m < len(tok_doc) and tok_doc[pos + m] == d:
-            ts[tok_line[pos + m]] = oof[pos + m]
-            m += 1
-        pos += m
-        base = F.base_matrix(lines)
-        X = F.doc_line_features(base, ts)
+    view_of = np.array([r.view for r in rows])
+    for a in range(0, len(rows), TRAIN_BATCH_DOCS):
+        b = min(a + TRAIN_BATCH_DOCS, len(rows))
+        lb = F.line_batch(doc_lines[a:b])
+        X, flat_nb = F.flat_line_features(lb.base, token_score[offsets[a]:offsets[b]], lb.doc_lines)
+        doc = a + np.searchsorted(offsets[a:b + 1] - offsets[a], flat_nb, side="right") - 1
         # every non-blank line (unlabelled ones get y = -1: context for stacking, never fitted)
-        idx = [i for i in range(len(lines)) if base[i, 0] == 0.0]
-        if not idx:
-            continue
-        Xs.append(X[idx])
-        ys.append(np.array([1 if i in r.noisy else 0 if i in r.content else -1 for i in idx]))
-        folds.append(np.full(len(idx), doc_fold[d]))
-        rix.append(np.full(len(idx), d))
-        views.append(np.array([r.view] * len(idx)))
+        Xs.append(X)
+        ys.append(label[offsets[a] + flat_nb])
+        folds.append(doc_fold[doc])
+        rix.append(doc)
+        views.append(view_of[doc])
     data = LineData(np.concatenate(Xs), np.concatenate(ys), np.concatenate(folds), np.concatenate(rix), np.concatenate(views))
     log.info("line features %s (%.1fs)", data.X.shape, time.time() - t0)
     return weights, token_bias, data
@@ -255,7 +260,6 @@ def _nonneg_offset_coef(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.
 
 def train_doc_model(model: BuiltinModel, rows: Sequence[DocRow], cfg: TrainConfig) -> tuple[DocModel | None, dict]:
     _require_sklearn()
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
     y = np.array([1 if r.keep else 0 for r in rows])
@@ -266,8 +270,7 @@ def train_doc_model(model: BuiltinModel, rows: Sequence[DocRow], cfg: TrainConfi
     if tune.sum() < 10 or minority < 2:
         return None, {"skipped": "need >= 10 doc labels with >= 2 of each class",
                       "docs": len(rows), "keep": int(y.sum()), "drop": int(len(y) - y.sum())}
-    docs = model.analyze([r.text for r in rows])
-    X = np.array([F.doc_features(d.base, d.probs, model.line_threshold) for d in docs])
+    X = model.doc_features(model.analyze([r.text for r in rows]))
     # standardise on the labelled rows: assembled rows must not set the scale of a feature;
     # the math share stays raw (0..1): the labelled web documents hold almost no math
     math_col = F.DOC_FEATURES.index(MATH_DOC_FEATURE)

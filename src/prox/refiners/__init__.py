@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 from typing import Any, Callable
 
+from prox.program import STAGES
 from prox.refiners.base import Refiner, join_chunk_programs
 from prox.refiners.options import UnknownOptionError, option_names, parse_options
 
@@ -33,8 +34,6 @@ def get_refiner(spec: str = "builtin", **options: Any) -> Refiner:
     factory, args = _resolve(spec)
     return factory(*args, **options)
 
-
-STAGES = ("doc", "chunk")
 
 
 def refiner_stages(refiner: Any, **options: Any) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from prox.generate.base import GenerationStats, Generator
+from prox.program import STAGES
 from prox.refiners.options import given, option_names, parse_options
 
 # ProX apply_chunk_refining.py: SamplingParams(temperature=0, max_tokens=256).
@@ -33,7 +34,6 @@ CHUNK_MAX_NEW_TOKENS = 256
 # ProX apply_doc_refining.py uses max_tokens=2000, but a doc program is `keep_doc()` or
 # `drop_doc()` (< 10 tokens); 64 bounds the cost of a model that rambles.
 DOC_MAX_NEW_TOKENS = 64
-STAGES = ("doc", "chunk")
 
 
 class StageNotConfigured(RuntimeError):
@@ -319,22 +319,17 @@ _VLLM_OWN = tuple(n for n in option_names(VLLMOptions) if n not in option_names(
 
 def make_vllm_refiner(arg: str | None = None, **options: Any) -> LMRefiner:
     """Offline vLLM engines on GPUs (one engine per distinct model, shared by both stages); options `VLLMOptions`."""
-    from prox.generate.vllm_backend import VLLMGenerator, _import_vllm
+    from prox.generate.vllm_backend import VLLMGenerator, build_llm
 
     options = given(parse_options(VLLMOptions, options, refiner="vllm"), options)
-
-    vllm = _import_vllm()
     engines: dict[str, Any] = {}
 
     def make_generator(stage: str, model: Any, opts: dict[str, Any]) -> Generator:
         if str(model) not in engines:
             llm_options = {k: opts[k] for k in _VLLM_OWN if k in opts and k != "llm_options"}
             llm_options.update(opts.get("llm_options") or {})
-            llm_options.setdefault("enable_prefix_caching", True)
-            tokenizer = opts.get(f"{stage}_tokenizer") or opts.get("tokenizer")
-            if tokenizer is not None:
-                llm_options["tokenizer"] = str(tokenizer)
-            engines[str(model)] = vllm.LLM(model=str(model), **llm_options)
+            engines[str(model)] = build_llm(model, tokenizer=opts.get(f"{stage}_tokenizer") or opts.get("tokenizer"),
+                                            **llm_options)
         return VLLMGenerator(llm=engines[str(model)], stage=stage, constrained=bool(opts.get("constrained", False)),
                              grammar_bounds=_grammar_bounds(opts))
 
