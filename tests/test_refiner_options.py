@@ -34,7 +34,7 @@ def test_a_misspelt_option_is_an_error_listing_the_valid_ones(spec):
 
 
 def test_the_builtin_no_longer_ignores_a_misspelt_threshold():
-    with pytest.raises(UnknownOptionError, match="valid options: doc_threshold, line_threshold, model, protect_math"):
+    with pytest.raises(UnknownOptionError, match="valid options: doc_threshold, line_threshold, model, normalize, protect_math"):
         get_refiner("builtin", line_treshold=0.01)
     refiner = get_refiner("builtin", line_threshold="0.25", protect_math="false")  # strings from -O are converted
     assert refiner.line_threshold == 0.25 and refiner.protect_math is False
@@ -55,7 +55,7 @@ def test_values_are_converted_to_the_field_types():
     common = set(option_names(TransformersOptions)) & set(option_names(VLLMOptions)) & set(option_names(OpenAIOptions))
     assert {"model", "doc_model", "chunk_model", "tokenizer", "preset", "batch_size", "constrained"} <= common
     assert "tensor_parallel_size" in option_names(VLLMOptions) and "device" in option_names(TransformersOptions)
-    assert set(option_names(BuiltinOptions)) == {"model", "line_threshold", "doc_threshold", "protect_math"}
+    assert set(option_names(BuiltinOptions)) == {"model", "line_threshold", "doc_threshold", "protect_math", "normalize"}
 
 
 def test_pipeline_settings_stay_out_of_refiner_options():

@@ -125,3 +125,21 @@ def test_report_renders_in_headless_chromium(outdir, tmp_path):
     view = dom.split('id="sample-view"')[1].split("</section>")[0]
     assert "<del>" in view and "chunk programs" in view  # side-by-side view rendered by JS
     assert dom.count("<option value=") >= 14  # every sampled doc is listed
+
+
+def test_normalizations_and_formula_lines_in_the_summary_and_card():
+    from prox.report.card import _normalization_section
+    from prox.report.data import ReportRow, summarize
+
+    raw = "Storm closes roads Read more »\nMenu\n$$x^2$$\nRain floods the harbour Read more »\n"
+    kept = ReportRow(id="a", outcome="kept", raw=raw, text="", reason=None, doc_program="keep_doc()", chunk_programs=[],
+                     removed_ranges=[(1, 2)], normalizations=[(" Read more »", "")], errors=[])
+    dropped = ReportRow(id="b", outcome="dropped", raw="\\begin{align}\na &= b\n\\end{align}", text="", reason="drop_doc",
+                        doc_program="drop_doc()", chunk_programs=[], removed_ranges=[], normalizations=[], errors=[])
+    s = summarize([kept, dropped])
+    assert s.normalizations[(" Read more »", "")] == 1
+    assert s.normalization_examples[(" Read more »", "")] == ("Storm closes roads Read more »", "Storm closes roads")
+    # formula lines: 1 in the kept document (removed by its program), 3 in the dropped one
+    assert (s.formula_lines_in, s.formula_lines_removed, s.formula_lines_dropped, s.formula_lines_kept) == (4, 1, 3, 0)
+    card = _normalization_section(s)
+    assert "| ` Read more »` | \"\" | 1 | `Storm closes roads Read more »` | `Storm closes roads` |" in card

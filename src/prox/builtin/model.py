@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from prox.builtin import features as F
+from prox.builtin.fragments import Fragment, FragmentMatcher
 
 FORMAT_VERSION = 1
 SHIPPED_MODEL = "builtin.npz"
@@ -165,7 +166,19 @@ class BuiltinModel:
     line_threshold: float  # a line is noise when P(noise) >= line_threshold
     doc: DocModel | None
     meta: dict[str, Any] = field(default_factory=dict)
+    # junk prefixes/suffixes cut with normalize (`fragments.py`); stored in meta["fragments"]
+    fragments: list[Fragment] = field(default_factory=list)
     _token_table: Any = field(default=None, init=False, repr=False, compare=False)
+    _matcher: Any = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def fragment_matcher(self) -> FragmentMatcher | None:
+        """The learned fragments compiled for matching (None when the model has none)."""
+        if not self.fragments:
+            return None
+        if self._matcher is None or self._matcher.fragments is not self.fragments:
+            self._matcher = FragmentMatcher(self.fragments)
+        return self._matcher
     _token_table_of: Any = field(default=None, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ inference
@@ -235,6 +248,7 @@ class BuiltinModel:
         meta.update(
             format_version=FORMAT_VERSION,
             line_features=F.LINE_FEATURES,
+            fragments=[[f.side, f.pattern, f.junk, f.clean, f.pages] for f in self.fragments],
             doc_features=F.DOC_FEATURES,
             line_threshold=self.line_threshold,
             token_bias=self.token_bias,
@@ -282,7 +296,8 @@ class BuiltinModel:
             if "doc_coef" in z.files:
                 intercept, threshold = z["doc_scalars"].tolist()
                 doc = DocModel(z["doc_mean"], z["doc_scale"], z["doc_coef"], float(intercept), float(threshold))
-        return cls(vocab=vocab, token_bias=float(meta["token_bias"]), trees=trees,
+        fragments = [Fragment(str(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in meta.get("fragments") or []]
+        return cls(vocab=vocab, token_bias=float(meta["token_bias"]), trees=trees, fragments=fragments,
                    line_threshold=float(meta["line_threshold"]), doc=doc, meta=meta)
 
 

@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from prox.program import BlankLines, DropDoc, KeepDoc, NoOp, RemoveLines, format_program, line_ranges
+from prox.program import BlankLines, DropDoc, KeepDoc, NoOp, Normalize, RemoveLines, format_program, line_ranges
 
 # What a clean chunk's program says (the ProX chunk model writes ``skip_chunk()``).
 CLEAN_CHUNK = NoOp("skip_chunk")
@@ -16,11 +16,18 @@ def noisy_ranges(lines: Sequence[str], noisy: np.ndarray, *, bridge_blank: bool 
     return line_ranges(np.flatnonzero(noisy).tolist(), BlankLines(lines) if bridge_blank else ())
 
 
-def chunk_program(lines: Sequence[str], noisy: np.ndarray) -> str:
-    ranges = noisy_ranges(lines, noisy)
-    if not ranges:
-        return format_program([CLEAN_CHUNK])
-    return format_program([RemoveLines(a, b) for a, b in ranges])
+def removed_mask(n_lines: int, ranges: Sequence[tuple[int, int]]) -> np.ndarray:
+    out = np.zeros(n_lines, dtype=bool)
+    for a, b in ranges:
+        out[a:b + 1] = True
+    return out
+
+
+def chunk_program(lines: Sequence[str], noisy: np.ndarray, normalizations: Sequence[tuple[str, str]] = ()) -> str:
+    """``normalize`` calls first (the executor runs them before removals anyway), then the merged ranges."""
+    ops = [Normalize(source, target) for source, target in normalizations]
+    ops += [RemoveLines(a, b) for a, b in noisy_ranges(lines, noisy)]
+    return format_program(ops or [CLEAN_CHUNK])
 
 
 def doc_program(keep: bool) -> str:

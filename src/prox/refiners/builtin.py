@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from prox.builtin.model import BuiltinModel, DocAnalysis
-from prox.builtin.predict import chunk_program, doc_program
+from prox.builtin import features as F
+from prox.builtin.fragments import normalizations
+from prox.builtin.predict import chunk_program, doc_program, noisy_ranges, removed_mask
 from prox.refiners.options import parse_options
 
 # Analyses kept between the doc and the chunk stage of the same documents.
@@ -30,7 +32,7 @@ class BuiltinRefiner:
     name = "builtin"
 
     def __init__(self, model: BuiltinModel | str | Path | None = None, *, line_threshold: float | None = None,
-                 doc_threshold: float | None = None, protect_math: bool = True) -> None:
+                 doc_threshold: float | None = None, protect_math: bool = True, normalize: bool = True) -> None:
         self.model = model if isinstance(model, BuiltinModel) else BuiltinModel.load(model)
         self.line_threshold = self.model.line_threshold if line_threshold is None else float(line_threshold)
         if doc_threshold is not None:
@@ -38,6 +40,7 @@ class BuiltinRefiner:
         else:
             self.doc_threshold = self.model.doc.threshold if self.model.doc is not None else 0.0
         self.protect_math = bool(protect_math)
+        self.normalize = bool(normalize)
         self._cache: OrderedDict[str, DocAnalysis] = OrderedDict()
 
     def analyze(self, texts: Sequence[str]) -> list[DocAnalysis]:
@@ -62,7 +65,19 @@ class BuiltinRefiner:
 
     def chunk_programs(self, texts: Sequence[str]) -> list[list[str]]:
         # One program per document: line numbers are global, so it equals the joined chunk programs.
-        return [[chunk_program(d.lines, d.probs >= self.line_threshold)] for d in self.analyze(texts)]
+        out = []
+        for doc in self.analyze(texts):
+            noisy = doc.probs >= self.line_threshold
+            out.append([chunk_program(doc.lines, noisy, self._normalizations(doc, noisy))])
+        return out
+
+    def _normalizations(self, doc: DocAnalysis, noisy) -> list[tuple[str, str]]:
+        """Junk prefixes/suffixes of the kept lines, cut where safe (`prox.builtin.fragments`)."""
+        matcher = self.model.fragment_matcher
+        if not self.normalize or matcher is None:
+            return []
+        removed = removed_mask(len(doc.lines), noisy_ranges(doc.lines, noisy))
+        return normalizations(doc.lines, removed, F.protected_rows(doc.base), matcher)
 
 
 @dataclass(frozen=True)
@@ -71,13 +86,14 @@ class BuiltinOptions:
     line_threshold: float | None = None  # P(noise) at which a line is removed (default: the model's)
     doc_threshold: float | None = None  # P(keep) below which a document is dropped (default: the model's)
     protect_math: bool = True  # never remove lines with formula evidence (prox.mathtext)
+    normalize: bool = True  # cut learned junk prefixes/suffixes of kept lines with normalize()
 
 
 def make_refiner(arg: str | None = None, **options: Any) -> BuiltinRefiner:
     """Registry factory: ``builtin`` (shipped model) or ``builtin:PATH``."""
     opts = parse_options(BuiltinOptions, options, refiner="builtin")
     return BuiltinRefiner(opts.model or arg, line_threshold=opts.line_threshold, doc_threshold=opts.doc_threshold,
-                          protect_math=opts.protect_math)
+                          protect_math=opts.protect_math, normalize=opts.normalize)
 
 
 make_refiner.options = BuiltinOptions  # type: ignore[attr-defined]

@@ -89,7 +89,7 @@ in `metadata`.
 | outcome: reason | documents |
 |---|---|
 {reason_rows}
-
+{_normalization_section(s)}
 ## Licence
 
 The licence of the refined text is that of the input corpus; set `license:` above accordingly.
@@ -103,6 +103,26 @@ def write_dataset_card(outdir: str | Path, *, pretty_name: str | None = None, li
     path = Path(outdir) / "README.md"
     path.write_text(render_card(outdir, pretty_name=pretty_name, license=license), encoding="utf-8")
     return path
+
+
+# most frequent normalizations listed in the card
+CARD_NORMALIZATIONS = 10
+
+
+def _cell(text: str) -> str:
+    return "`" + text.replace("|", "\\|").replace("`", "'").replace("\n", " ") + "`" if text else "\"\""
+
+
+def _normalization_section(s: Summary) -> str:
+    """The most frequent normalizations with one example each (before -> after); empty when none ran."""
+    if not s.normalizations:
+        return ""
+    rows = "\n".join(
+        f"| {_cell(src)} | {_cell(tgt)} | {n:,} | {_cell(s.normalization_examples.get((src, tgt), ('', ''))[0])} "
+        f"| {_cell(s.normalization_examples.get((src, tgt), ('', ''))[1])} |"
+        for (src, tgt), n in s.normalizations.most_common(CARD_NORMALIZATIONS))
+    return ("\n### Most frequent normalizations\n\n| source | target | times | example before | after |\n"
+            "|---|---|---|---|---|\n" + rows + "\n")
 
 
 def _formula(s: Summary) -> str:

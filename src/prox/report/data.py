@@ -64,6 +64,8 @@ class Summary:
     formula_lines_dropped: int = 0  # in dropped documents
     removed_lines: Counter = field(default_factory=Counter)
     normalizations: Counter = field(default_factory=Counter)
+    # (source, target) -> one line it changed, before and after
+    normalization_examples: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     error_reasons: Counter = field(default_factory=Counter)
     len_before: list[int] = field(default_factory=list)     # chars, kept docs
     len_after: list[int] = field(default_factory=list)
@@ -118,5 +120,10 @@ def summarize(rows: list[ReportRow]) -> Summary:
                 if lines[i].strip():
                     s.removed_lines[lines[i].strip()[:200]] += 1
         for src, tgt in r.normalizations:
-            s.normalizations[(src[:200], tgt[:200])] += 1
+            key = (src[:200], tgt[:200])
+            s.normalizations[key] += 1
+            if key not in s.normalization_examples and src:
+                line = next((ln for ln in lines if src in ln), None)
+                if line is not None:
+                    s.normalization_examples[key] = (line[:300], line.replace(src, tgt)[:300])
     return s

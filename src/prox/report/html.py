@@ -204,7 +204,9 @@ def render_html(rows: list[ReportRow], stats: dict, *, title: str = "prox refine
     ])
     removed = _table(["line", "times removed"], [[k, v] for k, v in s.removed_lines.most_common(TOP_N)], numeric=(1,)) \
         if s.removed_lines else "<p>No lines removed.</p>"
-    norms = _table(["source", "target", "times"], [[a, b, v] for (a, b), v in s.normalizations.most_common(TOP_N)],
+    norms = _table(["source", "target", "times", "example: before", "after"],
+                   [[a, b, v, *s.normalization_examples.get((a, b), ("", ""))]
+                    for (a, b), v in s.normalizations.most_common(TOP_N)],
                    numeric=(2,)) if s.normalizations else "<p>No normalizations.</p>"
     sample = [_doc_json(r) for r in _sample(rows, sample_size)]
     data = json.dumps(sample, ensure_ascii=False).replace("</", "<\\/")
