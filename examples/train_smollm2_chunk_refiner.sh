@@ -6,6 +6,7 @@
 #   bash examples/train_smollm2_chunk_refiner.sh             # the run recorded in docs/recipe.md
 #   MINUTES=55 THREADS=2 bash examples/...                    # same CPU budget on 2 cores
 #   SMOKE=1 bash examples/train_smollm2_chunk_refiner.sh     # a few records, 2 steps, 3 dev pages
+#   EPOCHS=2 MINUTES=600 bash examples/...                    # 2 full epochs, no step cap (GPU; benchmarks/bench_gpu.py)
 #
 # Budget: MINUTES of training wall time x THREADS cores (default 80 x 1 = 1.33 CPU-hours of
 # training; conversion, records and saving add ~1 minute). `--max-minutes` stops training at the
@@ -26,6 +27,8 @@ mkdir -p "$WORK"
 
 if [ "$SMOKE" = 1 ]; then LIMIT="--limit 8"; STEPS=2; MINUTES=10; EVAL_LIMIT="--limit 3"
 else LIMIT=""; STEPS="${STEPS:-90}"; EVAL_LIMIT="${EVAL_LIMIT:-}"; fi
+# EPOCHS=N: train N epochs over all records (the time budget still applies) instead of STEPS steps
+if [ -n "${EPOCHS:-}" ]; then TRAIN_LENGTH="--epochs $EPOCHS"; else TRAIN_LENGTH="--max-steps $STEPS"; fi
 
 BASE="${BASE:-}"
 if [ -z "$BASE" ]; then
@@ -51,8 +54,9 @@ prox annotate --from-gold "$WORK/train-dclm.jsonl.gz" -o "$WORK/gold-train" --ta
   --tokenizer "$BASE" --preset prox --overwrite $LIMIT
 
 # 3. LoRA SFT (merged before saving), batch 1 x accumulation 8 (no padding waste), stopped by the time budget.
+# shellcheck disable=SC2086
 prox train lm --data "$WORK/gold-train/sft.jsonl" --base-model "$BASE" -o "$WORK/chunk-refiner" \
-  --lora --lora-r 32 --lora-alpha 64 --lora-dropout 0 --lr 4e-4 --max-steps "$STEPS" --batch-size 1 --grad-accum 8 \
+  --lora --lora-r 32 --lora-alpha 64 --lora-dropout 0 --lr 4e-4 $TRAIN_LENGTH --batch-size 1 --grad-accum 8 \
   --threads "$THREADS" --max-minutes "$MINUTES"
 
 # 4. Dev line F1 (dclm view), the SFT model beside the builtin.

@@ -101,6 +101,23 @@ def test_retries_500_twice_then_succeeds():
     assert client.usage.prompt_tokens == 3 and client.usage.completion_tokens == 2
 
 
+def test_200_without_choices_is_retried_and_not_cached(tmp_path):
+    """Some servers answer 200 with an error object under load: retried like a 5xx; only the real
+    completion reaches the cache (a cached error object would fail every later run)."""
+    not_a_completion = (200, {}, {"object": "error", "message": "overloaded"})
+    with ScriptedServer([not_a_completion, completion("keep_doc()")]) as server:
+        client = OpenAIClient(server.url, backoff_s=0.001, max_retries=2, cache_dir=tmp_path / "cache")
+        assert client.complete(["x"]) == ["keep_doc()"]
+        assert server.hits == 2 and client.usage.retries == 1 and client.usage.responses == 1
+    assert [r["choices"][0]["text"] for r in OpenAIClient(f"http://127.0.0.1:{free_port()}", max_retries=0,
+            cache_dir=tmp_path / "cache").responses("completions", [{"prompt": "x"}])] == ["keep_doc()"]
+    with ScriptedServer([not_a_completion]) as server:
+        client = OpenAIClient(server.url, backoff_s=0.001, max_retries=1, cache_dir=tmp_path / "cache2")
+        with pytest.raises(OpenAIError, match="after 2 attempts; last: response without choices"):
+            client.complete(["x"])
+        assert len(client.cache) == 0
+
+
 def test_429_honours_retry_after():
     with ScriptedServer([fail(429, **{"Retry-After": "0.3"}), completion("ok")]) as server:
         client = OpenAIClient(server.url, backoff_s=0.001, seed=0)

@@ -73,7 +73,7 @@ def refine(
     slurm_gpus_per_task: int = typer.Option(0, "--slurm-gpus-per-task", rich_help_panel="Slurm"),
     slurm_job_name: str = typer.Option("prox-refine", "--slurm-job-name", rich_help_panel="Slurm"),
     slurm_qos: str = typer.Option("normal", "--slurm-qos", rich_help_panel="Slurm"),
-    slurm_venv: Optional[str] = typer.Option(None, "--slurm-venv", help="venv to activate in the job.", rich_help_panel="Slurm"),
+    slurm_venv: Optional[str] = typer.Option(None, "--slurm-venv", help="venv folder (or its bin/activate script) to activate in the jobs.", rich_help_panel="Slurm"),
     ray_cpus_per_task: float = typer.Option(1, "--ray-cpus-per-task", rich_help_panel="Ray"),
     ray_mem_per_cpu_gb: float = typer.Option(2, "--ray-mem-per-cpu-gb", rich_help_panel="Ray"),
     ray_gpus_per_task: float = typer.Option(0, "--ray-gpus-per-task", rich_help_panel="Ray"),

@@ -249,8 +249,12 @@ class OpenAIClient:
                     try:
                         body = response.json()
                     except ValueError:
-                        problem = f"invalid JSON in response: {response.text[:200]!r}"
+                        body, problem = None, f"invalid JSON in response: {response.text[:200]!r}"
                     else:
+                        # a 200 that is no completion (an error object under load): retried, never cached
+                        if not isinstance(body, dict) or not body.get("choices"):
+                            body, problem = None, f"response without choices: {response.text[:200]!r}"
+                    if body is not None:
                         usage = body.get("usage") or {}
                         self._count(responses=1, prompt_tokens=int(usage.get("prompt_tokens") or 0),
                                     completion_tokens=int(usage.get("completion_tokens") or 0))

@@ -83,6 +83,8 @@ class RefineConfig:
             raise RunError("--limit must be >= 0")
         if self.executor == "slurm" and not self.slurm.get("partition"):
             raise RunError("--executor slurm needs --slurm-partition")
+        if self.slurm.get("venv_path"):
+            self.slurm["venv_path"] = _activate_script(self.slurm["venv_path"])
         if isinstance(self.refiner, str):
             _check_refiner_spec(self.refiner)
         if self.refiner is not None:
@@ -111,6 +113,17 @@ def refiner_label(refiner: Any) -> str | None:
     if refiner is None or isinstance(refiner, str):
         return refiner
     return str(getattr(refiner, "name", None) or f"{type(refiner).__module__}.{type(refiner).__qualname__}")
+
+
+def _activate_script(venv: str) -> str:
+    """The script the Slurm jobs source (datatrove runs ``source VENV_PATH``): a venv folder means its
+    ``bin/activate``. A path that is neither is refused here, not in every job."""
+    path = os.path.abspath(venv)
+    if os.path.isdir(path):
+        path = os.path.join(path, "bin", "activate")
+    if not os.path.isfile(path):
+        raise RunError(f"--slurm-venv {venv}: no venv activate script at {path}")
+    return path
 
 
 def _check_refiner_spec(spec: str) -> None:
@@ -287,6 +300,8 @@ def _submit_slurm(config: RefineConfig, pipeline: list, layout: RunLayout, run_i
         [ProxStatsMerge(layout.output_dir, world_size=config.tasks, run_info=run_info, work_dir=layout.work_dir)],
         tasks=1, logging_dir=layout.merge_logs_dir, job_name=f"{job_name}-stats", depends=main,
         time="00:30:00", partition=config.slurm["partition"], cpus_per_task=1,
+        # the merge job runs in the same environment as the tasks
+        **{k: config.slurm[k] for k in ("venv_path", "qos") if config.slurm.get(k)},
     )
     merge.run()
     return {"submitted": True, "job_name": job_name, "logging_dir": layout.logs_dir}
