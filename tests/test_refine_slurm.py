@@ -23,7 +23,7 @@ import pytest
 
 from slurm_cluster import PARTITION, SlurmCluster, missing_requirements
 from test_refine_e2e import FAKE, dev_rows, read_outcome
-from test_refine_fakes import text_hash
+from fakes import text_hash
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
