@@ -18,6 +18,7 @@ from prox.cli import render_cmd  # noqa: E402,F401 - prox render
 from prox.cli import refine_cmd  # noqa: E402,F401 - prox refine
 from prox.cli import train_cmd  # noqa: E402,F401 - prox train (sub-app)
 from prox.cli import train_builtin_cmd  # noqa: E402,F401 - prox train builtin
+from prox.cli import train_encoder_cmd  # noqa: E402,F401 - prox train encoder
 from prox.cli import train_lm_cmd  # noqa: E402,F401 - prox train lm
 from prox.cli import eval_cmd  # noqa: E402,F401 - prox eval lines | docs | words
 from prox.cli import annotate_cmd  # noqa: E402,F401 - prox annotate

@@ -15,6 +15,7 @@ from prox.refiners.options import UnknownOptionError, option_names, parse_option
 # name -> "module:factory". The factory takes (arg: str | None, **options) -> Refiner.
 REFINERS: dict[str, str] = {
     "builtin": "prox.refiners.builtin:make_refiner",
+    "encoder": "prox.refiners.encoder:make_refiner",
     "transformers": "prox.refiners.lm:make_transformers_refiner",
     "vllm": "prox.refiners.lm:make_vllm_refiner",
     "openai": "prox.refiners.lm:make_openai_refiner",

