@@ -20,6 +20,9 @@ def train_encoder(
     lr: float = typer.Option(2e-3, help="peak learning rate (one-cycle schedule)"),
     hidden: int = typer.Option(64, help="GRU units per direction"),
     layers: int = typer.Option(2, help="stacked BiGRU layers"),
+    proj: int = typer.Option(64, help="width each input group (line vector, builtin features) is projected to"),
+    dropout: float = typer.Option(0.2, help="dropout on the projected inputs and the GRU outputs"),
+    stack: bool = typer.Option(True, help="feed the builtin trees' (out-of-fold) log-odds of each line to the sequence model"),
     seed: int = typer.Option(0, help="seed (training is deterministic for a seed)"),
     threads: Optional[int] = typer.Option(None, help="torch / BLAS threads (default: all cores)"),
     compare_builtin: bool = typer.Option(False, "--compare-builtin", help="also fit the builtin's trees on the same pages and report their held-out F1"),
@@ -47,8 +50,8 @@ def train_encoder(
     encoder = LineEncoder(cache_size=10**8)
     if embed_cache is not None and embed_cache.exists():
         load_cache(embed_cache, encoder)
-    cfg = EncoderTrainConfig(seed=seed, epochs=epochs, lr=lr, threads=threads,
-                             seq=SeqConfig(hidden=hidden, layers=layers))
+    cfg = EncoderTrainConfig(seed=seed, epochs=epochs, lr=lr, threads=threads, stack=stack,
+                             seq=SeqConfig(hidden=hidden, layers=layers, proj=proj, dropout=dropout))
     pages = build_pages(data.lines, encoder, cfg)
     if embed_cache is not None:
         save_cache(embed_cache, encoder)

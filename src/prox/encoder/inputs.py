@@ -19,11 +19,13 @@ class Page:
     emb: np.ndarray | None = None  # base-encoder vectors of the non-blank lines
 
 
-def builtin_features(builtin: BuiltinModel, texts: Sequence[str], token_scores: np.ndarray | None = None) -> list[Page]:
+def builtin_features(builtin: BuiltinModel, texts: Sequence[str], token_scores: np.ndarray | None = None,
+                     *, stack: bool = True) -> list[Page]:
     """The builtin's line features of each text, computed by its batch path (`BuiltinModel.analyze`'s inputs).
 
     ``token_scores`` (one per line of the concatenated texts) replaces the builtin token model's
     scores: training passes out-of-fold scores so the sequence model never sees over-fitted ones.
+    With ``stack`` the builtin trees' log-odds of each line is appended as one more feature.
     """
     docs_lines = [F.split_lines(t) for t in texts]
     lb = F.line_batch(docs_lines)
@@ -34,6 +36,8 @@ def builtin_features(builtin: BuiltinModel, texts: Sequence[str], token_scores: 
     else:
         ts = np.asarray(token_scores, dtype=np.float64)
     X, flat_nb = F.flat_line_features(lb.base, ts, lb.doc_lines)
+    if stack:
+        X = np.hstack([X, builtin.trees.raw(X)[:, None]])
     pages = []
     bounds = np.cumsum(lb.doc_lines).tolist()
     nb_bounds = np.searchsorted(flat_nb, bounds).tolist()

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from prox.builtin import features as F
 from prox.builtin.data import LineRow, licences
 from prox.encoder.model import EncoderModel, SeqConfig, build_module, pad_batch
 
@@ -39,6 +40,7 @@ class EncoderTrainConfig:
     folds: int = 4  # folds of the out-of-fold token scores
     threads: int | None = None
     threshold_view: str = "dclm"  # held-out rows whose view picks the threshold and the epoch
+    stack: bool = True  # append the builtin trees' log-odds (out-of-fold in training) as a feature
     seq: SeqConfig = SeqConfig()
 
 
@@ -74,6 +76,9 @@ def build_pages(rows: Sequence[LineRow], encoder, cfg: EncoderTrainConfig) -> li
     t0 = time.time()
     _, _, data = prepare_line_data(rows, TrainConfig(seed=cfg.seed, folds=cfg.folds, threads=cfg.threads))
     log.info("builtin features %s (%.0fs)", data.X.shape, time.time() - t0)
+    if cfg.stack:
+        data.X = np.hstack([data.X, oof_tree_logits(data, cfg)[:, None]])
+        log.info("out-of-fold builtin tree scores (%.0fs)", time.time() - t0)
     starts = np.searchsorted(data.row, np.arange(len(rows) + 1))
     pages = []
     for d, r in enumerate(rows):
@@ -93,6 +98,29 @@ def build_pages(rows: Sequence[LineRow], encoder, cfg: EncoderTrainConfig) -> li
         del p.lines  # type: ignore[attr-defined]
     log.info("line vectors %s (%.0fs)", vecs.shape, time.time() - t1)
     return pages
+
+
+def _hgb(seed: int):
+    """The builtin's line-model trees in its shipped configuration (`prox.builtin.train.TrainConfig`)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from prox.builtin.train import TrainConfig
+
+    c = TrainConfig()
+    return HistGradientBoostingClassifier(max_iter=c.trees, learning_rate=c.learning_rate, max_leaf_nodes=c.max_leaf_nodes,
+                                          max_depth=c.max_depth, min_samples_leaf=c.min_samples_leaf, l2_regularization=c.l2,
+                                          early_stopping=False, random_state=seed)
+
+
+def oof_tree_logits(data, cfg: EncoderTrainConfig) -> np.ndarray:
+    """Log-odds of the builtin's trees for every line, each fold scored by trees fitted on the others."""
+    out = np.zeros(len(data.y))
+    lab = data.y >= 0
+    for k in range(cfg.folds):
+        tr, te = lab & (data.fold != k), data.fold == k
+        if tr.any() and te.any() and len(set(data.y[tr].tolist())) == 2:
+            out[te] = _hgb(cfg.seed).fit(data.X[tr], data.y[tr]).decision_function(data.X[te])
+    return out
 
 
 def _batches(pages: list[PageData], rng: np.random.Generator) -> list[list[int]]:
@@ -189,7 +217,7 @@ def train(rows: Sequence[LineRow], encoder, cfg: EncoderTrainConfig | None = Non
         y_h, p_h = held_scores(held, probs, v)
         held_out[f"f1_{v or 'unnamed'}"] = round(f1_at(y_h, p_h, thr), 4)
     sources = {r.source for r in rows if r.source}
-    model.meta = dict(meta or {}, train_config={**asdict(cfg), "seq": asdict(seq)}, history=history,
+    model.meta = dict(meta or {}, stack=cfg.stack, train_config={**asdict(cfg), "seq": asdict(seq)}, history=history,
                       held_out=held_out, fit_pages=len(fit), seconds=round(time.time() - t0),
                       max_tokens=int(getattr(encoder, "max_tokens", 48)), licences=licences(sources),
                       base_model={"name": "sentence-transformers/all-MiniLM-L6-v2", "licence": "Apache-2.0",
@@ -200,20 +228,17 @@ def train(rows: Sequence[LineRow], encoder, cfg: EncoderTrainConfig | None = Non
 def builtin_on_holdout(pages: list[PageData], seed: int = 0) -> dict:
     """The builtin's trees (its shipped configuration) fitted on the same fit pages and features,
     scored on the held-out pages at their best threshold: the like-for-like comparison."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     fit = [p for p in pages if not p.held]
     held = [p for p in pages if p.held]
     X = np.concatenate([p.feat for p in fit])
     y = np.concatenate([p.y for p in fit])
     lab = y >= 0
-    clf = HistGradientBoostingClassifier(max_iter=120, learning_rate=0.15, max_leaf_nodes=31, max_depth=6,
-                                         min_samples_leaf=40, l2_regularization=1.0, early_stopping=False,
-                                         random_state=seed).fit(X[lab], y[lab])
+    X = X[:, :len(F.LINE_FEATURES)]  # without the stacked column
+    clf = _hgb(seed).fit(X[lab], y[lab])
     out = {}
     for v in sorted({p.view for p in held}):
         hp = [p for p in held if p.view == v]
-        Xh = np.concatenate([p.feat for p in hp])
+        Xh = np.concatenate([p.feat for p in hp])[:, :len(F.LINE_FEATURES)]
         yh = np.concatenate([p.y for p in hp])
         m = yh >= 0
         thr, f1 = best_threshold(yh[m], clf.predict_proba(Xh[m])[:, 1])

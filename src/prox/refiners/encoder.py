@@ -66,7 +66,7 @@ class EncoderRefiner:
 
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            pages = builtin_features(self.builtin.model, missing)
+            pages = builtin_features(self.builtin.model, missing, stack=bool(self.model.meta.get("stack", False)))
             attach_embeddings(pages, self.encoder)
             probs = self.model.line_probs([(p.emb, p.feat) for p in pages])
             for text, page, pr in zip(missing, pages, probs):
