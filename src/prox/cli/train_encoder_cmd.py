@@ -16,6 +16,7 @@ def train_encoder(
     lines: List[Path] = typer.Option(..., "--lines", exists=True, help="line labels JSONL(.gz) {id, text, noisy_lines, ...}, or a `prox refine` output folder to distil (repeatable)"),
     output: Path = typer.Option(..., "--output", "-o", help="model file (.npz) or folder to write encoder.npz into"),
     embed_cache: Optional[Path] = typer.Option(None, "--embed-cache", help="line-vector cache (.npz): read when it exists, written after encoding (re-runs skip the encoder)"),
+    wet_share: float = typer.Option(1.0, help="share of the `wet`-view rows used (page-hash sample; they are 3x the `dclm` lines)"),
     epochs: int = typer.Option(8, help="passes over the training pages (the best held-out epoch is kept)"),
     lr: float = typer.Option(2e-3, help="peak learning rate (one-cycle schedule)"),
     hidden: int = typer.Option(64, help="GRU units per direction"),
@@ -45,6 +46,10 @@ def train_encoder(
             load_lines(p, data)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if wet_share < 1.0:
+        from prox.encoder.train import page_share
+
+        data.lines = [r for r in data.lines if r.view != "wet" or page_share(r.group, seed) < wet_share]
     if not data.lines:
         raise typer.BadParameter("no usable line labels found")
     encoder = LineEncoder(cache_size=10**8)
@@ -55,7 +60,8 @@ def train_encoder(
     pages = build_pages(data.lines, encoder, cfg)
     if embed_cache is not None:
         save_cache(embed_cache, encoder)
-    meta = {"trained_on": {"lines": [str(p) for p in lines]}, "skipped": data.skipped}
+    meta = {"trained_on": {"lines": [str(p) for p in lines], "wet_share": wet_share, "rows": len(data.lines)},
+            "skipped": data.skipped}
     model = train(data.lines, encoder, cfg, meta=meta, pages=pages)
     if compare_builtin:
         model.meta["builtin_trees_held_out"] = builtin_on_holdout(pages, seed)

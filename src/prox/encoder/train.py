@@ -44,6 +44,11 @@ class EncoderTrainConfig:
     seq: SeqConfig = SeqConfig()
 
 
+def page_share(group: str, seed: int) -> float:
+    """A page's position in [0, 1) by a seeded hash (for page-grouped subsampling)."""
+    return int(hashlib.sha1(f"sample:{seed}:{group}".encode()).hexdigest(), 16) % 10_000 / 10_000
+
+
 def holdout(group: str, seed: int) -> bool:
     return int(hashlib.sha1(f"encoder:{seed}:{group}".encode()).hexdigest(), 16) % 100 < HOLDOUT_PERCENT
 
