@@ -86,12 +86,12 @@ def test_line_encoder_batches_and_truncates(tiny_encoder):
     lines = [long_line, "the river", "", "the river", "Share on Facebook"] + [f"{w} {w}" for w in WORDS[:9]]
     vecs = tiny_encoder.encode(lines)
     assert vecs.shape == (len(lines), tiny_encoder.dim)
-    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=2e-3)  # float16 precision
     assert np.array_equal(vecs[1], vecs[3])  # one vector per distinct line
     alone = LineEncoder(model=tiny_encoder.model, tokenizer=tiny_encoder.tokenizer, max_tokens=8, batch=1)
-    assert np.allclose(alone.encode(lines), vecs, atol=1e-5)  # batching (padding) does not change a vector
+    assert np.allclose(alone.encode(lines), vecs, atol=1e-3)  # batching (padding) does not change a vector
     # truncation: anything after the first max_tokens word pieces is ignored
-    assert np.allclose(alone.encode([long_line + " school school"]), vecs[:1], atol=1e-5)
+    assert np.allclose(alone.encode([long_line + " school school"]), vecs[:1], atol=1e-3)
 
 
 def test_cache_round_trip(tiny_encoder, tmp_path):
@@ -99,7 +99,7 @@ def test_cache_round_trip(tiny_encoder, tmp_path):
     path = save_cache(tmp_path / "c.npz", tiny_encoder)
     fresh = LineEncoder(model=tiny_encoder.model, tokenizer=tiny_encoder.tokenizer, max_tokens=8)
     assert load_cache(path, fresh) == len(tiny_encoder._cache)
-    assert np.allclose(fresh.encode(["Reply"]), tiny_encoder.encode(["Reply"]), atol=1e-3)  # float16 storage
+    assert np.array_equal(fresh.encode(["Reply"]), tiny_encoder.encode(["Reply"]))  # float16 everywhere
 
 
 def test_training_learns_and_is_deterministic(trained, tiny_encoder):

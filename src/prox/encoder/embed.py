@@ -87,7 +87,9 @@ class LineEncoder:
                 v = (h * mf).sum(1) / mf.sum(1).clamp(min=1.0)
                 v = torch.nn.functional.normalize(v, dim=-1)
                 out[idx] = v.float().numpy()
-        return out
+        # Vectors are kept at float16 precision everywhere (cache files store float16), so a
+        # model sees the same numbers whether a line was encoded now or read from a cache.
+        return out.astype(np.float16).astype(np.float32)
 
 
 def save_cache(path: str | Path, encoder: LineEncoder) -> Path:
