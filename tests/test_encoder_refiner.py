@@ -184,3 +184,22 @@ def test_shipped_model_with_real_base_encoder(math_rows):
         formula += len(labelled)
         deleted += len(labelled & set(noisy))
     assert formula > 900 and 1 - deleted / formula >= 0.98
+
+
+def test_prox_refine_with_the_encoder_refiner(trained, tiny_encoder, tmp_path):
+    """Through the whole pipeline: every document ends kept, dropped or failed; removals reach the output."""
+    import json
+
+    from prox.pipeline import RefineConfig, run_refine
+
+    _, path, _, _ = trained
+    rng = random.Random(3)
+    src = tmp_path / "in.jsonl"
+    texts = [_page(rng, rng.randint(20, 40))[0] for _ in range(5)] + ["", "Reply"]
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
+    refiner = get_refiner(f"encoder:{path}", encoder=tiny_encoder)
+    stats = run_refine(RefineConfig(inputs=[str(src)], output_dir=str(tmp_path / "out"), refiner=refiner,
+                                    stages=("chunk",)))
+    docs = stats["documents"]
+    assert docs["docs_in"] == len(texts) == docs["kept"] + docs["dropped"] + docs["failed"]
+    assert stats["balanced"] and stats["programs"]["lines_removed"] > 0
