@@ -126,7 +126,7 @@ def _pair_children(t: "Trees") -> tuple[np.ndarray, ...]:
             np.array(left, dtype=np.int64), np.array(value, dtype=np.float64), np.array(roots, dtype=np.int64))
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Like ``np.savez_compressed`` but byte-reproducible (fixed member timestamps)."""
     import io
     import zipfile
@@ -267,7 +267,7 @@ class BuiltinModel:
         if self.doc is not None:
             meta_doc = np.array([self.doc.intercept, self.doc.threshold])
             arrays.update(doc_mean=self.doc.mean, doc_scale=self.doc.scale, doc_coef=self.doc.coef, doc_scalars=meta_doc)
-        _write_npz(path, arrays)
+        write_npz(path, arrays)
         return path
 
     @classmethod

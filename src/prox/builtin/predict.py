@@ -5,6 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
+from prox.builtin.fragments import FragmentMatcher, normalizations
 from prox.program import BlankLines, DropDoc, KeepDoc, NoOp, Normalize, RemoveLines, format_program, line_ranges
 
 # What a clean chunk's program says (the ProX chunk model writes ``skip_chunk()``).
@@ -23,10 +24,17 @@ def removed_mask(n_lines: int, ranges: Sequence[tuple[int, int]]) -> np.ndarray:
     return out
 
 
-def chunk_program(lines: Sequence[str], noisy: np.ndarray, normalizations: Sequence[tuple[str, str]] = ()) -> str:
-    """``normalize`` calls first (the executor runs them before removals anyway), then the merged ranges."""
-    ops = [Normalize(source, target) for source, target in normalizations]
-    ops += [RemoveLines(a, b) for a, b in noisy_ranges(lines, noisy)]
+def chunk_program(lines: Sequence[str], noisy: np.ndarray, *, protected: np.ndarray | None = None,
+                  matcher: FragmentMatcher | None = None) -> str:
+    """The merged ranges of the noisy lines; with ``matcher``, first the safe ``normalize`` cuts of
+    the lines kept (`fragments.normalizations`; ``protected`` lines are never touched)."""
+    ranges = noisy_ranges(lines, noisy)
+    ops: list = []
+    if matcher is not None:
+        keep_out = np.zeros(len(lines), dtype=bool) if protected is None else protected
+        cuts = normalizations(lines, removed_mask(len(lines), ranges), keep_out, matcher)
+        ops += [Normalize(source, target) for source, target in cuts]
+    ops += [RemoveLines(a, b) for a, b in ranges]
     return format_program(ops or [CLEAN_CHUNK])
 
 

@@ -9,15 +9,15 @@ comment / spec / related blocks begin; a linear head gives P(noise) per line.
 """
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from prox.builtin.model import write_npz
 
 FORMAT_VERSION = 1
 SHIPPED_MODEL = "encoder.npz"
@@ -117,13 +117,7 @@ class EncoderModel:
         arrays = {f"state.{k}": np.asarray(v, dtype=np.float32) for k, v in self.state.items()}
         arrays.update(feat_mean=self.feat_mean.astype(np.float32), feat_scale=self.feat_scale.astype(np.float32),
                       meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8))
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:  # byte-reproducible
-            for name in sorted(arrays):
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
-                info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, buf.getvalue())
+        write_npz(path, arrays)  # byte-reproducible, like the builtin model file
         return path
 
     @classmethod

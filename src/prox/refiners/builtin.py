@@ -12,8 +12,7 @@ from typing import Any, Sequence
 
 from prox.builtin.model import BuiltinModel, DocAnalysis
 from prox.builtin import features as F
-from prox.builtin.fragments import normalizations
-from prox.builtin.predict import chunk_program, doc_program, noisy_ranges, removed_mask
+from prox.builtin.predict import chunk_program, doc_program
 from prox.refiners.options import parse_options
 
 # Analyses kept between the doc and the chunk stage of the same documents.
@@ -66,18 +65,12 @@ class BuiltinRefiner:
     def chunk_programs(self, texts: Sequence[str]) -> list[list[str]]:
         # One program per document: line numbers are global, so it equals the joined chunk programs.
         out = []
+        # junk prefixes/suffixes of the kept lines are cut where safe (`prox.builtin.fragments`)
+        matcher = self.model.fragment_matcher if self.normalize else None
         for doc in self.analyze(texts):
             noisy = doc.probs >= self.line_threshold
-            out.append([chunk_program(doc.lines, noisy, self._normalizations(doc, noisy))])
+            out.append([chunk_program(doc.lines, noisy, protected=F.protected_rows(doc.base), matcher=matcher)])
         return out
-
-    def _normalizations(self, doc: DocAnalysis, noisy) -> list[tuple[str, str]]:
-        """Junk prefixes/suffixes of the kept lines, cut where safe (`prox.builtin.fragments`)."""
-        matcher = self.model.fragment_matcher
-        if not self.normalize or matcher is None:
-            return []
-        removed = removed_mask(len(doc.lines), noisy_ranges(doc.lines, noisy))
-        return normalizations(doc.lines, removed, F.protected_rows(doc.base), matcher)
 
 
 @dataclass(frozen=True)

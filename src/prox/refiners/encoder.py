@@ -19,8 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from prox.builtin import features as F
-from prox.builtin.fragments import normalizations
-from prox.builtin.predict import chunk_program, noisy_ranges, removed_mask
+from prox.builtin.predict import chunk_program
 from prox.refiners.options import parse_options
 
 # Pages kept between the doc and the chunk stage of the same documents.
@@ -96,12 +95,7 @@ class EncoderRefiner:
         out = []
         matcher = self.builtin.model.fragment_matcher if self.normalize else None
         for doc in self.analyze(texts):
-            noisy = self._noisy(doc)
-            norms: list[tuple[str, str]] = []
-            if matcher is not None:
-                removed = removed_mask(len(doc.lines), noisy_ranges(doc.lines, noisy))
-                norms = normalizations(doc.lines, removed, F.protected_rows(doc.base), matcher)
-            out.append([chunk_program(doc.lines, noisy, norms)])
+            out.append([chunk_program(doc.lines, self._noisy(doc), protected=F.protected_rows(doc.base), matcher=matcher)])
         return out
 
 
