@@ -85,16 +85,12 @@ def _strip_furniture(line: str) -> str:
 def has_markup(line: str) -> bool:
     """True when the line holds TeX math markup (a command, delimiters, a math tag, a power)."""
     s = _strip_furniture(line)
-    if "\\" in s and (_TEX_COMMAND.search(s) or _DELIMITERS.search(s)):
+    if "\\" in s and _TEX_COMMAND.search(s):
         return True
-    if "$" in s:
-        if display_delimiters(s):
-            return True
-        if _INLINE_DOLLAR.search(s) or _SPACED_DOLLAR_LINE.match(s):
-            return True
-    if "[" in s or "<" in s:
-        if _DELIMITERS.search(s):
-            return True
+    if ("\\" in s or "[" in s or "<" in s) and _DELIMITERS.search(s):
+        return True
+    if "$" in s and (display_delimiters(s) or _INLINE_DOLLAR.search(s) or _SPACED_DOLLAR_LINE.match(s)):
+        return True
     if "^" not in s and "_{" not in s:
         return False
     for m in _POWER.finditer(_URL.sub(" ", s)):
