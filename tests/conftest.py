@@ -37,3 +37,22 @@ def math_rows() -> list[dict]:
 def benchmark_docs() -> list[dict]:
     """The public doc labels (docs-public): DCLM human labels, math Q&A, pure-noise pages."""
     return benchmark_rows("docs-public.jsonl.gz")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    """A LineEncoder over a tiny random BERT built here (`tests/tiny_encoder.py`); skips without torch."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tiny_encoder import build_tiny_encoder
+
+    return build_tiny_encoder(tmp_path_factory.mktemp("tinybert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_trained(tiny_encoder, tmp_path_factory):
+    """(model, path, config, rows): a tiny encoder model trained on synthetic pages."""
+    pytest.importorskip("sklearn")
+    from tiny_encoder import train_tiny
+
+    return train_tiny(tiny_encoder, tmp_path_factory.mktemp("enc"))

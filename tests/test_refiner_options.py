@@ -14,7 +14,7 @@ from prox.refiners.lm import OpenAIOptions, TransformersOptions, VLLMOptions
 from prox.refiners.options import option_names, parse_options
 from prox.refiners.rules import RuleOptions
 
-SPECS = {"builtin": "builtin", "encoder": "encoder", "transformers": "transformers", "vllm": "vllm", "openai": "openai", "rules": "rules:c4"}
+SPECS = {"builtin": "builtin", "encoder": "encoder", "cascade": "cascade", "transformers": "transformers", "vllm": "vllm", "openai": "openai", "rules": "rules:c4"}
 
 
 def test_every_registered_refiner_declares_typed_options():

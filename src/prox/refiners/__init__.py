@@ -16,6 +16,7 @@ from prox.refiners.options import UnknownOptionError, option_names, parse_option
 REFINERS: dict[str, str] = {
     "builtin": "prox.refiners.builtin:make_refiner",
     "encoder": "prox.refiners.encoder:make_refiner",
+    "cascade": "prox.refiners.cascade:make_refiner",
     "transformers": "prox.refiners.lm:make_transformers_refiner",
     "vllm": "prox.refiners.lm:make_vllm_refiner",
     "openai": "prox.refiners.lm:make_openai_refiner",

@@ -48,8 +48,11 @@ class EncoderRefiner:
         if threads:
             torch.set_num_threads(int(threads))
         self.model = model if isinstance(model, EncoderModel) else EncoderModel.load(model)
-        self.builtin = BuiltinRefiner(builtin, doc_threshold=doc_threshold, protect_math=protect_math,
-                                      normalize=normalize)
+        if isinstance(builtin, BuiltinRefiner):  # shared with a caller (the cascade refiner)
+            self.builtin = builtin
+        else:
+            self.builtin = BuiltinRefiner(builtin, doc_threshold=doc_threshold, protect_math=protect_math,
+                                          normalize=normalize)
         if encoder is None:
             from prox.encoder.embed import LineEncoder
 
@@ -102,7 +105,7 @@ class EncoderRefiner:
 @dataclass(frozen=True)
 class EncoderOptions:
     model: Any = None  # a model file (.npz) or a loaded EncoderModel; default: the shipped one
-    builtin: Any = None  # the builtin model for features and the doc decision; default: the shipped one
+    builtin: Any = None  # the builtin model (or a BuiltinRefiner to share) for features and the doc decision; default: the shipped one
     encoder: Any = None  # a loaded prox.encoder.embed.LineEncoder (tests); default: the shipped base encoder
     line_threshold: float | None = None  # P(noise) at which a line is removed (default: the model's)
     doc_threshold: float | None = None  # the builtin's P(keep) below which a document is dropped
