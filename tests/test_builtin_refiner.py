@@ -116,9 +116,12 @@ def test_cache_and_batch_give_the_same_programs(refiner):
 
 
 def test_thresholds_can_be_overridden(refiner):
-    everything = BuiltinRefiner(refiner.model, line_threshold=0.0, doc_threshold=1.01)
+    everything = BuiltinRefiner(refiner.model, line_threshold=0.0, doc_threshold=1.01, rescue_margin=float("inf"))
     text = "Some words here.\nMore words there."
     assert everything.chunk_programs([text]) == [["remove_lines(line_start=0, line_end=1)"]]
+    # with the word-F1 rescue on, a threshold that would empty the page keeps its likely content
+    rescued = BuiltinRefiner(refiner.model, line_threshold=0.0, rescue_margin=0.0)
+    assert rescued.chunk_programs([text]) != [["remove_lines(line_start=0, line_end=1)"]]
     assert everything.doc_programs([text]) == ["drop_doc()"]
 
 

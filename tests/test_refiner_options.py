@@ -55,7 +55,8 @@ def test_values_are_converted_to_the_field_types():
     common = set(option_names(TransformersOptions)) & set(option_names(VLLMOptions)) & set(option_names(OpenAIOptions))
     assert {"model", "doc_model", "chunk_model", "tokenizer", "preset", "batch_size", "constrained"} <= common
     assert "tensor_parallel_size" in option_names(VLLMOptions) and "device" in option_names(TransformersOptions)
-    assert set(option_names(BuiltinOptions)) == {"model", "line_threshold", "doc_threshold", "protect_math", "normalize"}
+    assert set(option_names(BuiltinOptions)) == {"model", "line_threshold", "doc_threshold", "protect_math", "normalize",
+                                                 "rescue_margin"}
 
 
 def test_pipeline_settings_stay_out_of_refiner_options():

@@ -137,6 +137,11 @@ _I_SYMBOLS = BASE_NAMES.index("math_symbols")
 MATH_SYMBOLS_CAP = 20  # more math signs than this say nothing new about a line
 
 
+def line_words(base: np.ndarray) -> np.ndarray:
+    """Word count of each line (rows of a base matrix; 0 for blank lines)."""
+    return np.expm1(base[:, _I_WORDS])
+
+
 def protected_rows(base: np.ndarray) -> np.ndarray:
     """Lines with formula evidence (math markup or inside a math block): never noise."""
     return (base[:, _I_MARKUP] > 0) | (base[:, _I_BLOCK] > 0)
@@ -205,7 +210,7 @@ def flat_line_features(base: np.ndarray, token_scores: np.ndarray, doc_lines: np
         src = np.clip(g + off, 0, M - 1)
         out[:, col : col + width] = ctx[src] * valid[:, None]
         col += width
-    words = np.expm1(nb[:, _I_WORDS])
+    words = line_words(nb)
     total_doc = np.add.reduceat(words, starts)
     total_doc[total_doc == 0] = 1.0
     total = total_doc[doc]
@@ -587,7 +592,7 @@ def batch_doc_features(base: np.ndarray, line_probs: np.ndarray, doc_lines: np.n
     present = np.flatnonzero(ms > 0)
     m = ms[present].astype(np.float64)
     st = np.cumsum(ms[present]) - ms[present]
-    words = np.expm1(b[:, _I_WORDS])
+    words = line_words(b)
     noisy = p >= threshold
     idx = BASE_NAMES.index
     cols = np.column_stack([

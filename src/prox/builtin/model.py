@@ -168,6 +168,8 @@ class BuiltinModel:
     meta: dict[str, Any] = field(default_factory=dict)
     # junk prefixes/suffixes cut with normalize (`fragments.py`); stored in meta["fragments"]
     fragments: list[Fragment] = field(default_factory=list)
+    # word-F1 rescue of pages the threshold would empty (`predict.noisy_mask`); stored in meta
+    rescue_margin: float | None = None
     _token_table: Any = field(default=None, init=False, repr=False, compare=False)
     _matcher: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -251,6 +253,7 @@ class BuiltinModel:
             fragments=[[f.side, f.pattern, f.junk, f.clean, f.pages] for f in self.fragments],
             doc_features=F.DOC_FEATURES,
             line_threshold=self.line_threshold,
+            rescue_margin=self.rescue_margin,
             token_bias=self.token_bias,
             tree_depth=self.trees.depth,
             tree_baseline=self.trees.baseline,
@@ -298,7 +301,8 @@ class BuiltinModel:
                 doc = DocModel(z["doc_mean"], z["doc_scale"], z["doc_coef"], float(intercept), float(threshold))
         fragments = [Fragment(str(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in meta.get("fragments") or []]
         return cls(vocab=vocab, token_bias=float(meta["token_bias"]), trees=trees, fragments=fragments,
-                   line_threshold=float(meta["line_threshold"]), doc=doc, meta=meta)
+                   line_threshold=float(meta["line_threshold"]), doc=doc, meta=meta,
+                   rescue_margin=None if meta.get("rescue_margin") is None else float(meta["rescue_margin"]))
 
 
 @dataclass

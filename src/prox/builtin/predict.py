@@ -12,6 +12,47 @@ from prox.program import BlankLines, DropDoc, KeepDoc, NoOp, Normalize, RemoveLi
 CLEAN_CHUNK = NoOp("skip_chunk")
 
 
+def expected_word_f1(keep_prob: np.ndarray, words: np.ndarray, kept: np.ndarray) -> float:
+    """Expected word F1 of keeping the lines ``kept`` when line i is content with probability
+    ``keep_prob[i]`` and holds ``words[i]`` words (plug-in: expected hits over expected sizes)."""
+    gold = float(keep_prob @ words)
+    out = float(words[kept].sum())
+    if out + gold == 0:
+        return 1.0
+    return 2.0 * float(keep_prob[kept] @ words[kept]) / (out + gold)
+
+
+def best_expected_keep(keep_prob: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """The keep set with the highest `expected_word_f1`: the most likely content lines, down to
+    the cut where keeping one more line stops paying (a page-adaptive threshold)."""
+    order = np.argsort(-keep_prob, kind="stable")
+    hits = np.cumsum(keep_prob[order] * words[order])
+    out = np.cumsum(words[order])
+    denom = out + hits[-1]
+    f1 = np.divide(2.0 * hits, denom, out=np.ones_like(hits), where=denom > 0)
+    keep = np.zeros(len(keep_prob), dtype=bool)
+    keep[order[:int(np.argmax(f1)) + 1]] = True
+    return keep
+
+
+def noisy_mask(probs: np.ndarray, words: np.ndarray, threshold: float, rescue_margin: float | None) -> np.ndarray:
+    """Lines to remove: P(noise) >= ``threshold``, except on a page where those removals are
+    expected to cost more than ``rescue_margin`` word F1 against `best_expected_keep`: there the
+    lines of that keep set stay too (so a page whose content all looks a little noisy — a forum
+    thread, a product page in a full-page dump — is not emptied). ``None``: threshold only.
+
+    The rescue only ever keeps more lines: a line with P(noise) < ``threshold`` is never removed.
+    """
+    noisy = probs >= threshold
+    if rescue_margin is None or not noisy.any():
+        return noisy
+    keep_prob = 1.0 - probs
+    keep = best_expected_keep(keep_prob, words)
+    if expected_word_f1(keep_prob, words, keep) - expected_word_f1(keep_prob, words, ~noisy) > rescue_margin:
+        return noisy & ~keep
+    return noisy
+
+
 def noisy_ranges(lines: Sequence[str], noisy: np.ndarray, *, bridge_blank: bool = True) -> list[tuple[int, int]]:
     """Merge noisy line indices into inclusive ranges (blank lines between two noisy lines join them)."""
     return line_ranges(np.flatnonzero(noisy).tolist(), BlankLines(lines) if bridge_blank else ())

@@ -6,6 +6,8 @@
 2. Line model: HistGradientBoosting over ``features.LINE_FEATURES`` (a line, its
    non-blank neighbours, its position, document aggregates). The decision threshold
    maximises out-of-fold micro F1 on the training rows (the ``dclm`` view when present).
+   Given pages with a gold main text, the word-F1 rescue margin (`predict.noisy_mask`) is
+   chosen on the same out-of-fold probabilities (`choose_rescue_margin`).
 3. Doc model: standardised logistic regression over ``features.DOC_FEATURES``; C and the
    threshold are chosen by stratified k-fold on the training docs.
 
@@ -16,13 +18,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from prox.builtin import features as F
 from prox.builtin.data import DocRow, LineRow, licences
 from prox.builtin.model import BuiltinModel, DocModel, Trees, sigmoid
+from prox.builtin.predict import noisy_mask
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +184,69 @@ def prepare_line_data(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[s
     return weights, token_bias, data
 
 
-def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[str, float], float, Trees, float, dict]:
+# Rescue margins tried (`predict.noisy_mask`), and how much out-of-fold line F1 (per view) the
+# chosen one may lose against the threshold alone: the rescue is for word F1, not at the cost of lines.
+RESCUE_MARGINS = (0.02, 0.05, 0.1, 0.2, 0.5)
+RESCUE_LINE_F1_TOLERANCE = 0.001
+
+
+def choose_rescue_margin(rows: Sequence[LineRow], data: LineData, oof_p: np.ndarray, threshold: float,
+                         gold_texts: Mapping[str, str]) -> dict:
+    """The rescue margin with the best mean word F1 on the rows with a gold main text
+    (``gold_texts``: row text -> gold text; mean over pages, then over views) among those whose
+    line micro F1 stays within `RESCUE_LINE_F1_TOLERANCE` of the threshold alone on every view
+    of those rows, all from out-of-fold probabilities. ``margin`` None: no margin helps (rescue off).
+    The constraint leaves out views without gold texts (the assembled math pages of
+    `mathpages`: training data, not a benchmark; the table lists their line F1 too).
+
+    ``data``/``oof_p``: every non-blank line of ``rows`` in order (labels -1 where unlabelled).
+    """
+    from prox.evaluate.metrics import word_prf
+
+    words_col = F.LINE_FEATURES.index("log_words")
+    bounds = np.searchsorted(data.row, np.arange(len(rows) + 1))
+    candidates: tuple[float | None, ...] = (None, *RESCUE_MARGINS)
+    lines = {c: {} for c in candidates}  # margin -> view -> [tp, fp, fn]
+    words = {c: {} for c in candidates}  # margin -> view -> page word F1s
+    for ri, row in enumerate(rows):
+        a, b = bounds[ri], bounds[ri + 1]
+        if a == b:
+            continue
+        p, y = oof_p[a:b], data.y[a:b]
+        w = np.expm1(data.X[a:b, words_col])
+        gold = gold_texts.get(row.text)
+        text_lines = [ln for ln in F.split_lines(row.text) if ln.strip()] if gold is not None else []
+        scored: dict[bytes, float] = {}  # the candidates give at most two distinct masks per page
+        for c in candidates:
+            noisy = noisy_mask(p, w, threshold, c)
+            counts = lines[c].setdefault(row.view, [0, 0, 0])
+            counts[0] += int((noisy & (y == 1)).sum())
+            counts[1] += int((noisy & (y == 0)).sum())
+            counts[2] += int((~noisy & (y == 1)).sum())
+            if gold is not None:
+                key = noisy.tobytes()
+                if key not in scored:
+                    kept = "\n".join(ln for ln, out in zip(text_lines, noisy) if not out)
+                    scored[key] = word_prf(kept, gold)[2]
+                words[c].setdefault(row.view, []).append(scored[key])
+
+    def line_f1(c):
+        return {v: 2 * tp / max(2 * tp + fp + fn, 1) for v, (tp, fp, fn) in lines[c].items()}
+
+    def word_f1(c):
+        return float(np.mean([np.mean(f) for f in words[c].values()])) if words[c] else 0.0
+
+    base = line_f1(None)
+    ok = [c for c in candidates
+          if all(line_f1(c)[v] >= base[v] - RESCUE_LINE_F1_TOLERANCE for v in words[None])]
+    best = max(ok, key=lambda c: (word_f1(c), c is None))  # ties: no rescue
+    return {"margin": best, "tolerance": RESCUE_LINE_F1_TOLERANCE, "word_pages": sum(map(len, words[None].values())),
+            "table": [{"margin": c, "word_f1": round(word_f1(c), 4),
+                       "line_f1": {v: round(f, 4) for v, f in sorted(line_f1(c).items())}} for c in candidates]}
+
+
+def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig,
+                     gold_texts: Mapping[str, str] | None = None) -> tuple[dict[str, float], float, Trees, float, dict]:
     _require_sklearn()
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -201,6 +266,7 @@ def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[st
     for k in range(cfg.folds):
         tr, te = lab & (data.fold != k), data.fold == k
         oof_p[te] = hgb().fit(data.X[tr], data.y[tr], sample_weight=weight[tr]).predict_proba(data.X[te])[:, 1]
+    all_lines, all_oof_p = data, oof_p
     data = LineData(data.X[lab], data.y[lab], data.fold[lab], data.row[lab], data.view[lab])
     oof_p = oof_p[lab]
     sel = data.view == cfg.threshold_view
@@ -215,6 +281,9 @@ def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig) -> tuple[dict[st
         tp = int((pred & (data.y[s] == 1)).sum())
         cv[f"oof_f1_{v or 'unnamed'}"] = round(2 * tp / max(pred.sum() + data.y[s].sum(), 1), 4)
     log.info("line CV: %s (%.1fs)", cv, time.time() - t0)
+    if gold_texts:
+        cv["rescue"] = choose_rescue_margin(rows, all_lines, all_oof_p, threshold, gold_texts)
+        log.info("rescue: %s (%.1fs)", cv["rescue"], time.time() - t0)
     final = hgb().fit(data.X, data.y, sample_weight=weight[lab])
     return weights, token_bias, Trees.from_sklearn(final), threshold, cv
 
@@ -304,7 +373,9 @@ def train_doc_model(model: BuiltinModel, rows: Sequence[DocRow], cfg: TrainConfi
 
 
 def train(line_rows: Sequence[LineRow], doc_rows: Sequence[DocRow], cfg: TrainConfig | None = None,
-          meta: dict | None = None) -> BuiltinModel:
+          meta: dict | None = None, gold_texts: Mapping[str, str] | None = None) -> BuiltinModel:
+    """Train a model; ``gold_texts`` (line row text -> its gold main text) also chooses the
+    word-F1 rescue margin (`choose_rescue_margin`)."""
     cfg = cfg or TrainConfig()
     if not line_rows:
         raise ValueError("no line labels to train on")
@@ -317,13 +388,15 @@ def train(line_rows: Sequence[LineRow], doc_rows: Sequence[DocRow], cfg: TrainCo
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=cfg.threads):
-            return _train(line_rows, doc_rows, cfg, meta)
-    return _train(line_rows, doc_rows, cfg, meta)
+            return _train(line_rows, doc_rows, cfg, meta, gold_texts)
+    return _train(line_rows, doc_rows, cfg, meta, gold_texts)
 
 
-def _train(line_rows: Sequence[LineRow], doc_rows: Sequence[DocRow], cfg: TrainConfig, meta: dict | None) -> BuiltinModel:
-    weights, bias, trees, thr, cv = train_line_model(line_rows, cfg)
-    model = BuiltinModel(vocab=weights, token_bias=bias, trees=trees, line_threshold=thr, doc=None, meta=dict(meta or {}))
+def _train(line_rows: Sequence[LineRow], doc_rows: Sequence[DocRow], cfg: TrainConfig, meta: dict | None,
+           gold_texts: Mapping[str, str] | None) -> BuiltinModel:
+    weights, bias, trees, thr, cv = train_line_model(line_rows, cfg, gold_texts)
+    model = BuiltinModel(vocab=weights, token_bias=bias, trees=trees, line_threshold=thr, doc=None, meta=dict(meta or {}),
+                         rescue_margin=cv.get("rescue", {}).get("margin"))
     doc_cv: dict = {}
     if doc_rows:
         model.doc, doc_cv = train_doc_model(model, doc_rows, cfg)

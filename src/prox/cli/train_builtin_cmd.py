@@ -18,7 +18,7 @@ def train_builtin(
     output: Path = typer.Option(..., "--output", "-o", help="model file (.npz) or folder to write builtin.npz into"),
     doc_source: Optional[List[str]] = typer.Option(None, "--doc-source", help="use only doc rows of this source (repeatable), e.g. dclm-human-majority"),
     math_docs: Optional[Path] = typer.Option(None, "--math-docs", exists=True, help="math Q&A texts (docs-public.jsonl.gz: its mathse-math rows) assembled into labelled math pages with the chrome of the --lines pages (train split only; see prox.builtin.mathpages)"),
-    words: Optional[List[Path]] = typer.Option(None, "--words", exists=True, help="pages with a gold main text {id, text, gold_text} (words-public-train.jsonl.gz): junk prefixes/suffixes are learned from them and cut with normalize (repeatable; see prox.builtin.fragments)"),
+    words: Optional[List[Path]] = typer.Option(None, "--words", exists=True, help="pages with a gold main text {id, text, gold_text} (words-public-train.jsonl.gz): junk prefixes/suffixes are learned from them and cut with normalize (prox.builtin.fragments), and the word-F1 rescue margin is chosen on those that are --lines rows (prox.builtin.train.choose_rescue_margin); repeatable"),
     math_line_weight: float = typer.Option(1.0, help="sample weight of the assembled math pages' lines in the line model (the web rows weigh 1)"),
     math_doc_weight: float = typer.Option(0.5, help="total weight of the assembled math pages as keep documents in the doc model, relative to the labelled docs (0: lines only)"),
     doc_split: str = typer.Option("train", help="train | all: `train` keeps ids with int(sha1(id)) % 100 < 80 and leaves the rest for `prox eval docs --split holdout`"),
@@ -67,16 +67,21 @@ def train_builtin(
                        "doc_source": doc_source or [], "doc_split": doc_split},
         "skipped": data.skipped,
     }
-    model = train(data.lines, data.docs, cfg, meta=meta)
+    pages = []
     if words:
-        from prox.builtin.fragments import mine, word_pages
+        from prox.builtin.fragments import word_pages
         from prox.records import load_records
 
-        model.fragments = mine(page for path in words for page in word_pages(load_records(path)))
+        pages = [page for path in words for page in word_pages(load_records(path))]
+    model = train(data.lines, data.docs, cfg, meta=meta, gold_texts={text: gold for _, text, gold in pages})
+    if words:
+        from prox.builtin.fragments import mine
+
+        model.fragments = mine(pages)
         model.meta["trained_on"]["words"] = [str(p) for p in words]
     path = model.save(output)
     summary = {"model": str(path), "bytes": path.stat().st_size, "line_rows": len(data.lines),
                "doc_rows": len(data.docs), "math_pages": math_pages, "skipped": data.skipped,
                "line_cv": model.meta.get("line_cv"), "doc_cv": model.meta.get("doc_cv"),
-               "fragments": len(model.fragments)}
+               "fragments": len(model.fragments), "rescue_margin": model.rescue_margin}
     typer.echo(json.dumps(summary, indent=2))

@@ -104,7 +104,7 @@ class CascadeRefiner:
         masks, unsure = [], []
         for doc in docs:
             removable = self._removable(doc)
-            masks.append((doc.probs >= self.builtin.line_threshold) & removable)  # protected even at threshold 0
+            masks.append(self.builtin.noisy(doc) & removable)  # the builtin's decision; protected even at threshold 0
             u = self.unsure_lines(doc)
             unsure.append(u)
             self.pages += 1
