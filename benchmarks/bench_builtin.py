@@ -130,6 +130,9 @@ def main() -> None:
     rows = {}
     rows["rules (datatrove FineWeb+Gopher+GopherRep+C4)"] = timed(run_rules, filters, texts)
     rows["builtin (programs)"] = timed(run_builtin, refiner, texts, args.batch, False)
+    # the same model with the word-F1 rescue off (threshold only): what the rescue costs
+    no_rescue = get_refiner(f"builtin:{args.model}" if args.model else "builtin", rescue_margin=float("inf"))
+    rows["builtin (programs, rescue off)"] = timed(run_builtin, no_rescue, texts, args.batch, False)
     rows["builtin + parse/execute"] = timed(run_builtin, refiner, texts, args.batch, True)
     base = len(texts) / rows["rules (datatrove FineWeb+Gopher+GopherRep+C4)"][0]
     for name, (secs, kept) in rows.items():
