@@ -91,7 +91,7 @@ class EncoderModel:
         """`module` on ``device`` (a resolved torch device); the CPU one stays `module`.
 
         The GRU stays float32 on a GPU too: it is tiny (< 1 M parameters) next to the base
-        encoder, and float32 keeps its probabilities close to the CPU ones at the threshold.
+        encoder (little to gain from fp16), and float32 keeps the arithmetic it was trained in.
         """
         if device == "cpu":
             return self.module
