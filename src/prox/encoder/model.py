@@ -75,6 +75,7 @@ class EncoderModel:
     line_threshold: float  # a line is noise when P(noise) >= line_threshold
     meta: dict[str, Any] = field(default_factory=dict)
     _module: Any = field(default=None, init=False, repr=False, compare=False)
+    _device_modules: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def module(self):
@@ -86,10 +87,35 @@ class EncoderModel:
             self._module = m.eval()
         return self._module
 
-    def line_probs(self, pages: list[tuple[np.ndarray, np.ndarray]], *, batch_pages: int = 16) -> list[np.ndarray]:
-        """P(noise) of every line of each page, from (line vectors, builtin features) per page."""
+    def module_on(self, device: str = "cpu"):
+        """`module` on ``device`` (a resolved torch device); the CPU one stays `module`.
+
+        The GRU stays float32 on a GPU too: it is tiny (< 1 M parameters) next to the base
+        encoder (little to gain from fp16), and float32 keeps the arithmetic it was trained in.
+        """
+        if device == "cpu":
+            return self.module
+        if device not in self._device_modules:
+            import copy
+
+            self._device_modules[device] = copy.deepcopy(self.module).to(device).eval()
+        return self._device_modules[device]
+
+    def line_probs(self, pages: list[tuple[np.ndarray, np.ndarray]], *, batch_pages: int | None = None,
+                   device: str = "cpu") -> list[np.ndarray]:
+        """P(noise) of every line of each page, from (line vectors, builtin features) per page.
+
+        ``device``: cpu (default), cuda, cuda:N or auto (`prox.encoder.device`); the inputs go
+        to the device, the probabilities come back as float64 numpy. ``batch_pages`` defaults to
+        16 on the CPU and `prox.encoder.device.GPU_PAGE_BATCH` on a GPU.
+        """
         import torch
 
+        from prox.encoder.device import GPU_PAGE_BATCH, resolve_device
+
+        device = resolve_device(device)
+        module = self.module_on(device)
+        batch_pages = batch_pages or (16 if device == "cpu" else GPU_PAGE_BATCH)
         out: list[np.ndarray] = [np.zeros(0)] * len(pages)
         order = sorted(range(len(pages)), key=lambda i: len(pages[i][0]))
         with torch.inference_mode():
@@ -101,7 +127,9 @@ class EncoderModel:
                 if not idx:
                     continue
                 emb, feat, lengths = pad_batch([pages[i] for i in idx], self.feat_mean, self.feat_scale)
-                p = torch.sigmoid(self.module(emb, feat, lengths)).numpy().astype(np.float64)
+                if device != "cpu":  # lengths stay on the CPU (pack_padded_sequence wants them there)
+                    emb, feat = emb.to(device, non_blocking=True), feat.to(device, non_blocking=True)
+                p = torch.sigmoid(module(emb, feat, lengths)).cpu().numpy().astype(np.float64)
                 for r, i in enumerate(idx):
                     out[i] = p[r, :len(pages[i][0])]
         return out

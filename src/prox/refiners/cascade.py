@@ -26,6 +26,7 @@ import numpy as np
 
 from prox.builtin import features as F
 from prox.builtin.predict import chunk_program
+from prox.encoder.device import check_device
 from prox.refiners.options import parse_options
 
 DEFAULT_MARGIN = 1.0
@@ -52,12 +53,15 @@ class CascadeRefiner:
     def __init__(self, model=None, *, builtin=None, encoder=None, margin: float = DEFAULT_MARGIN,
                  encoder_lines: str = "unsure", line_threshold: float | None = None,
                  builtin_threshold: float | None = None, doc_threshold: float | None = None,
-                 protect_math: bool = True, normalize: bool = True, threads: int | None = None) -> None:
+                 protect_math: bool = True, normalize: bool = True, threads: int | None = None,
+                 device: str = "cpu") -> None:
+        from prox.encoder.device import resolve_device
         from prox.refiners.builtin import BuiltinRefiner
         from prox.refiners.encoder import EncoderRefiner
 
         margin = float(margin)
         check_cascade(margin, encoder_lines)
+        resolve_device(device)  # a missing GPU fails before the builtin loads
         self.margin = margin
         self.encoder_lines = encoder_lines
         self.builtin = builtin if isinstance(builtin, BuiltinRefiner) else BuiltinRefiner(
@@ -65,7 +69,8 @@ class CascadeRefiner:
             normalize=normalize)
         # the encoder refiner shares the builtin (its features, its caches, the doc decision)
         self.encoder = EncoderRefiner(model, builtin=self.builtin, encoder=encoder, line_threshold=line_threshold,
-                                      protect_math=protect_math, normalize=normalize, threads=threads)
+                                      protect_math=protect_math, normalize=normalize, threads=threads,
+                                      device=device)
         self.protect_math = bool(protect_math)
         self.normalize = bool(normalize)
         self.reset_stats()
@@ -148,9 +153,11 @@ class CascadeOptions:
     protect_math: bool = True  # never remove lines with formula evidence (prox.mathtext)
     normalize: bool = True  # the builtin's learned junk prefix/suffix cuts on kept lines
     threads: int | None = None  # torch threads (default: torch's)
+    device: str = "cpu"  # the encoder's device: cpu, cuda, cuda:N or auto (cuda when available)
 
     def __post_init__(self) -> None:  # checked by check_refiner_options too, before any model loads
         check_cascade(self.margin, self.encoder_lines)
+        check_device(self.device)
 
 
 def make_refiner(arg: str | None = None, **options: Any) -> CascadeRefiner:
@@ -159,7 +166,8 @@ def make_refiner(arg: str | None = None, **options: Any) -> CascadeRefiner:
     return CascadeRefiner(o.model or arg, builtin=o.builtin, encoder=o.encoder, margin=o.margin,
                           encoder_lines=o.encoder_lines, line_threshold=o.line_threshold,
                           builtin_threshold=o.builtin_threshold, doc_threshold=o.doc_threshold,
-                          protect_math=o.protect_math, normalize=o.normalize, threads=o.threads)
+                          protect_math=o.protect_math, normalize=o.normalize, threads=o.threads,
+                          device=o.device)
 
 
 make_refiner.options = CascadeOptions  # type: ignore[attr-defined]

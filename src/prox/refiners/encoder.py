@@ -9,6 +9,9 @@ or above the threshold are removed as merged ``remove_lines`` ranges (blank line
 removed lines go with them), formula lines (`prox.mathtext` evidence) are never removed.
 Doc stage: the builtin refiner's doc decision (the encoder model has no doc head: the doc
 labels are too few to train one that beats it).
+
+Option ``device`` (cpu by default; cuda, cuda:N, auto): where the base encoder and the sequence
+model run; on CUDA the base encoder runs in float16 (`prox.encoder.device`, docs/encoder-refiner.md).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import numpy as np
 
 from prox.builtin import features as F
 from prox.builtin.predict import chunk_program
+from prox.encoder.device import check_device
 from prox.refiners.options import parse_options
 
 # Pages kept between the doc and the chunk stage of the same documents.
@@ -39,12 +43,15 @@ class EncoderRefiner:
 
     def __init__(self, model=None, *, builtin=None, encoder=None, line_threshold: float | None = None,
                  doc_threshold: float | None = None, protect_math: bool = True, normalize: bool = True,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, device: str = "cpu") -> None:
         import torch
 
+        from prox.encoder.device import resolve_device
         from prox.encoder.model import EncoderModel
         from prox.refiners.builtin import BuiltinRefiner
 
+        # cpu / cuda / cuda:N / auto; resolved first, so a missing GPU fails before any model loads
+        self.device = resolve_device(device)
         if threads:
             torch.set_num_threads(int(threads))
         self.model = model if isinstance(model, EncoderModel) else EncoderModel.load(model)
@@ -56,8 +63,8 @@ class EncoderRefiner:
         if encoder is None:
             from prox.encoder.embed import LineEncoder
 
-            encoder = LineEncoder(max_tokens=int(self.model.meta.get("max_tokens", 48)))
-        self.encoder = encoder
+            encoder = LineEncoder(max_tokens=int(self.model.meta.get("max_tokens", 48)), device=self.device)
+        self.encoder = encoder  # one passed in (tests, a shared one) keeps its own device
         self.line_threshold = self.model.line_threshold if line_threshold is None else float(line_threshold)
         self.protect_math = bool(protect_math)
         self.normalize = bool(normalize)
@@ -70,7 +77,7 @@ class EncoderRefiner:
         if missing:
             pages = builtin_features(self.builtin.model, missing, stack=bool(self.model.meta.get("stack", False)))
             attach_embeddings(pages, self.encoder)
-            probs = self.model.line_probs([(p.emb, p.feat) for p in pages])
+            probs = self.model.line_probs([(p.emb, p.feat) for p in pages], device=self.device)
             for text, page, pr in zip(missing, pages, probs):
                 full = np.zeros(len(page.lines))
                 full[page.nonblank] = pr
@@ -112,6 +119,10 @@ class EncoderOptions:
     protect_math: bool = True  # never remove lines with formula evidence (prox.mathtext)
     normalize: bool = True  # the builtin's learned junk prefix/suffix cuts on kept lines
     threads: int | None = None  # torch threads (default: torch's)
+    device: str = "cpu"  # cpu, cuda, cuda:N or auto (cuda when available); on CUDA the base encoder runs in fp16
+
+    def __post_init__(self) -> None:  # checked by check_refiner_options too, before any model loads
+        check_device(self.device)
 
 
 def make_refiner(arg: str | None = None, **options: Any) -> EncoderRefiner:
@@ -119,7 +130,7 @@ def make_refiner(arg: str | None = None, **options: Any) -> EncoderRefiner:
     o = parse_options(EncoderOptions, options, refiner="encoder")
     return EncoderRefiner(o.model or arg, builtin=o.builtin, encoder=o.encoder, line_threshold=o.line_threshold,
                           doc_threshold=o.doc_threshold, protect_math=o.protect_math, normalize=o.normalize,
-                          threads=o.threads)
+                          threads=o.threads, device=o.device)
 
 
 make_refiner.options = EncoderOptions  # type: ignore[attr-defined]
