@@ -15,7 +15,7 @@ from prox.parse import parse_program  # noqa: E402
 from prox.program import RemoveLines  # noqa: E402
 from prox.refiners import check_refiner_options, get_refiner  # noqa: E402
 from prox.refiners.cascade import CascadeRefiner  # noqa: E402
-from tiny_encoder import tiny_page  # noqa: E402
+from tiny_encoder import refine_tiny_pages, tiny_page  # noqa: E402
 
 FORMULA_PAGE = "\n".join(["Home | About | Contact", "Reply", "$x^2 + y^2 = z^2$", "Reply", "$$", "a = b + c", "$$",
                           "Share on Facebook"])
@@ -149,18 +149,9 @@ def test_options_are_typed_and_checked():
 
 def test_prox_refine_with_the_cascade_refiner(tiny_trained, tiny_encoder, tmp_path):
     """Through the whole pipeline (spec + options, as `prox refine -O`): every document ends kept, dropped or failed."""
-    import json
-
-    from prox.pipeline import RefineConfig, run_refine
-
     _, path, _, _ = tiny_trained
-    rng = random.Random(3)
-    src = tmp_path / "in.jsonl"
-    texts = [tiny_page(rng, rng.randint(20, 40))[0] for _ in range(5)] + ["", "Reply"]
-    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
     refiner = _cascade(path, tiny_encoder, margin="1.5")
-    stats = run_refine(RefineConfig(inputs=[str(src)], output_dir=str(tmp_path / "out"), refiner=refiner,
-                                    stages=("chunk",)))
+    stats, n_docs = refine_tiny_pages(refiner, tmp_path)
     docs = stats["documents"]
-    assert docs["docs_in"] == len(texts) == docs["kept"] + docs["dropped"] + docs["failed"]
+    assert docs["docs_in"] == n_docs == docs["kept"] + docs["dropped"] + docs["failed"]
     assert stats["balanced"] and stats["programs"]["lines_removed"] > 0

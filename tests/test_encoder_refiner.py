@@ -23,7 +23,7 @@ from prox.parse import parse_program  # noqa: E402
 from prox.program import RemoveLines  # noqa: E402
 from prox.refiners import check_refiner_options, get_refiner  # noqa: E402
 from prox.refiners.encoder import EncoderRefiner  # noqa: E402
-from tiny_encoder import WORDS, tiny_page  # noqa: E402
+from tiny_encoder import WORDS, refine_tiny_pages, tiny_page  # noqa: E402
 
 
 def test_line_encoder_batches_and_truncates(tiny_encoder):
@@ -133,18 +133,9 @@ def test_shipped_model_with_real_base_encoder(math_rows):
 
 def test_prox_refine_with_the_encoder_refiner(tiny_trained, tiny_encoder, tmp_path):
     """Through the whole pipeline: every document ends kept, dropped or failed; removals reach the output."""
-    import json
-
-    from prox.pipeline import RefineConfig, run_refine
-
     _, path, _, _ = tiny_trained
-    rng = random.Random(3)
-    src = tmp_path / "in.jsonl"
-    texts = [tiny_page(rng, rng.randint(20, 40))[0] for _ in range(5)] + ["", "Reply"]
-    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
     refiner = get_refiner(f"encoder:{path}", encoder=tiny_encoder)
-    stats = run_refine(RefineConfig(inputs=[str(src)], output_dir=str(tmp_path / "out"), refiner=refiner,
-                                    stages=("chunk",)))
+    stats, n_docs = refine_tiny_pages(refiner, tmp_path)
     docs = stats["documents"]
-    assert docs["docs_in"] == len(texts) == docs["kept"] + docs["dropped"] + docs["failed"]
+    assert docs["docs_in"] == n_docs == docs["kept"] + docs["dropped"] + docs["failed"]
     assert stats["balanced"] and stats["programs"]["lines_removed"] > 0

@@ -73,3 +73,18 @@ def train_tiny(encoder, folder: Path):
     cfg = EncoderTrainConfig(seed=0, epochs=8, lr=1e-2, folds=2, threads=1, seq=SeqConfig(proj=8, hidden=8, layers=1))
     model = train(rows, encoder, cfg)
     return model, model.save(folder / "encoder.npz"), cfg, rows
+
+
+def refine_tiny_pages(refiner, folder: Path) -> tuple[dict, int]:
+    """`prox refine` (chunk stage) of five tiny pages plus an empty and a one-word document with
+    ``refiner``; returns (the run's stats, the number of input documents)."""
+    import json
+
+    from prox.pipeline import RefineConfig, run_refine
+
+    rng = random.Random(3)
+    src = folder / "in.jsonl"
+    texts = [tiny_page(rng, rng.randint(20, 40))[0] for _ in range(5)] + ["", "Reply"]
+    src.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
+    stats = run_refine(RefineConfig(inputs=[str(src)], output_dir=str(folder / "out"), refiner=refiner, stages=("chunk",)))
+    return stats, len(texts)
