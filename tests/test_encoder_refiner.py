@@ -23,7 +23,7 @@ from prox.parse import parse_program  # noqa: E402
 from prox.program import RemoveLines  # noqa: E402
 from prox.refiners import check_refiner_options, get_refiner  # noqa: E402
 from prox.refiners.encoder import EncoderRefiner  # noqa: E402
-from tiny_encoder import WORDS, refine_tiny_pages, tiny_page  # noqa: E402
+from tiny_encoder import WORDS, refine_tiny_pages, tiny_page, tiny_rows  # noqa: E402
 
 
 def test_line_encoder_batches_and_truncates(tiny_encoder):
@@ -139,3 +139,29 @@ def test_prox_refine_with_the_encoder_refiner(tiny_trained, tiny_encoder, tmp_pa
     docs = stats["documents"]
     assert docs["docs_in"] == n_docs == docs["kept"] + docs["dropped"] + docs["failed"]
     assert stats["balanced"] and stats["programs"]["lines_removed"] > 0
+
+
+def test_training_chooses_a_rescue_margin_on_held_out_pages(tiny_encoder, tmp_path):
+    """With gold main texts, `train` picks the word-F1 rescue margin on its held-out pages (the
+    same rule as the builtin's), stores it in the model file and the refiner uses it."""
+    import math
+
+    from prox.builtin.train import RESCUE_MARGINS
+    from prox.encoder.model import EncoderModel, SeqConfig
+    from prox.encoder.train import EncoderTrainConfig, train
+
+    rows = tiny_rows(60, seed=5)
+    gold = {r.text: "\n".join(ln for i, ln in enumerate(r.text.split("\n")) if i in r.content) for r in rows}
+    cfg = EncoderTrainConfig(seed=0, epochs=3, lr=1e-2, folds=2, threads=1, seq=SeqConfig(proj=8, hidden=8, layers=1))
+    model = train(rows, tiny_encoder, cfg, gold_texts=gold)
+    rescue = model.meta["held_out"]["rescue"]
+    assert rescue["word_pages"] == model.meta["held_out"]["pages"] > 0  # held-out pages only
+    assert {row["margin"] for row in rescue["table"]} == {None, *RESCUE_MARGINS}
+    assert model.rescue_margin == rescue["margin"]
+    loaded = EncoderModel.load(model.save(tmp_path / "m.npz"))
+    assert loaded.rescue_margin == model.rescue_margin
+    # the refiner takes the model's margin, and -O rescue_margin overrides it
+    assert get_refiner(f"encoder:{tmp_path / 'm.npz'}", encoder=tiny_encoder).rescue_margin == model.rescue_margin
+    assert get_refiner(f"encoder:{tmp_path / 'm.npz'}", encoder=tiny_encoder, rescue_margin="inf").rescue_margin == math.inf
+    # without gold texts there is no margin (threshold only)
+    assert train(rows, tiny_encoder, cfg).rescue_margin is None

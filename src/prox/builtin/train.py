@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -190,30 +190,40 @@ RESCUE_MARGINS = (0.02, 0.05, 0.1, 0.2, 0.5)
 RESCUE_LINE_F1_TOLERANCE = 0.001
 
 
-def choose_rescue_margin(rows: Sequence[LineRow], data: LineData, oof_p: np.ndarray, threshold: float,
-                         gold_texts: Mapping[str, str]) -> dict:
-    """The rescue margin with the best mean word F1 on the rows with a gold main text
+def feature_words(X: np.ndarray) -> np.ndarray:
+    """Word count of each line from its dense features (`features.LINE_FEATURES` rows)."""
+    return np.expm1(X[:, F.LINE_FEATURES.index("log_words")])
+
+
+def rescue_pages(rows: Sequence[LineRow], data: LineData, probs: np.ndarray) -> Iterator[RescuePage]:
+    """(row, P(noise), words, labels) of each row's non-blank lines; ``data``/``probs``: every
+    non-blank line of ``rows`` in order (labels -1 where unlabelled)."""
+    bounds = np.searchsorted(data.row, np.arange(len(rows) + 1))
+    for ri, row in enumerate(rows):
+        a, b = bounds[ri], bounds[ri + 1]
+        if a < b:
+            yield row, probs[a:b], feature_words(data.X[a:b]), data.y[a:b]
+
+
+# one page for `choose_rescue_margin`: the row, then per non-blank line P(noise), words and label
+RescuePage = tuple[LineRow, np.ndarray, np.ndarray, np.ndarray]
+
+
+def choose_rescue_margin(pages: Iterable[RescuePage], threshold: float, gold_texts: Mapping[str, str]) -> dict:
+    """The rescue margin with the best mean word F1 on the pages with a gold main text
     (``gold_texts``: row text -> gold text; mean over pages, then over views) among those whose
     line micro F1 stays within `RESCUE_LINE_F1_TOLERANCE` of the threshold alone on every view
-    of those rows, all from out-of-fold probabilities. ``margin`` None: no margin helps (rescue off).
-    The constraint leaves out views without gold texts (the assembled math pages of
-    `mathpages`: training data, not a benchmark; the table lists their line F1 too).
-
-    ``data``/``oof_p``: every non-blank line of ``rows`` in order (labels -1 where unlabelled).
+    of those pages. The probabilities must not come from a model fitted on the pages (out-of-fold
+    or held-out). ``margin`` None: no margin helps (rescue off). The constraint leaves out views
+    without gold texts (the assembled math pages of `mathpages`: training data, not a benchmark;
+    the table lists their line F1 too).
     """
     from prox.evaluate.metrics import word_prf
 
-    words_col = F.LINE_FEATURES.index("log_words")
-    bounds = np.searchsorted(data.row, np.arange(len(rows) + 1))
     candidates: tuple[float | None, ...] = (None, *RESCUE_MARGINS)
     lines = {c: {} for c in candidates}  # margin -> view -> [tp, fp, fn]
     words = {c: {} for c in candidates}  # margin -> view -> page word F1s
-    for ri, row in enumerate(rows):
-        a, b = bounds[ri], bounds[ri + 1]
-        if a == b:
-            continue
-        p, y = oof_p[a:b], data.y[a:b]
-        w = np.expm1(data.X[a:b, words_col])
+    for row, p, w, y in pages:
         gold = gold_texts.get(row.text)
         text_lines = [ln for ln in F.split_lines(row.text) if ln.strip()] if gold is not None else []
         scored: dict[bytes, float] = {}  # the candidates give at most two distinct masks per page
@@ -282,7 +292,7 @@ def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig,
         cv[f"oof_f1_{v or 'unnamed'}"] = round(2 * tp / max(pred.sum() + data.y[s].sum(), 1), 4)
     log.info("line CV: %s (%.1fs)", cv, time.time() - t0)
     if gold_texts:
-        cv["rescue"] = choose_rescue_margin(rows, all_lines, all_oof_p, threshold, gold_texts)
+        cv["rescue"] = choose_rescue_margin(rescue_pages(rows, all_lines, all_oof_p), threshold, gold_texts)
         log.info("rescue: %s (%.1fs)", cv["rescue"], time.time() - t0)
     final = hgb().fit(data.X, data.y, sample_weight=weight[lab])
     return weights, token_bias, Trees.from_sklearn(final), threshold, cv

@@ -26,6 +26,7 @@ def train_encoder(
     stack: bool = typer.Option(True, help="feed the builtin trees' (out-of-fold) log-odds of each line to the sequence model"),
     seed: int = typer.Option(0, help="seed (training is deterministic for a seed)"),
     threads: Optional[int] = typer.Option(None, help="torch / BLAS threads (default: all cores)"),
+    words: Optional[List[Path]] = typer.Option(None, "--words", exists=True, help="pages with a gold main text {id, text, gold_text} (words-public-train.jsonl.gz): the word-F1 rescue margin is chosen on the held-out pages among them (prox.builtin.train.choose_rescue_margin); repeatable"),
     compare_builtin: bool = typer.Option(False, "--compare-builtin", help="also fit the builtin's trees on the same pages and report their held-out F1"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -62,11 +63,18 @@ def train_encoder(
         save_cache(embed_cache, encoder)
     meta = {"trained_on": {"lines": [str(p) for p in lines], "wet_share": wet_share, "rows": len(data.lines)},
             "skipped": data.skipped}
-    model = train(data.lines, encoder, cfg, meta=meta, pages=pages)
+    gold_texts = {}
+    if words:
+        from prox.builtin.fragments import word_pages
+        from prox.records import load_records
+
+        gold_texts = {text: gold for path in words for _, text, gold in word_pages(load_records(path))}
+        meta["trained_on"]["words"] = [str(p) for p in words]
+    model = train(data.lines, encoder, cfg, meta=meta, pages=pages, gold_texts=gold_texts)
     if compare_builtin:
         model.meta["builtin_trees_held_out"] = builtin_on_holdout(pages, seed)
     path = model.save(output)
     summary = {"model": str(path), "bytes": path.stat().st_size, "line_rows": len(data.lines),
-               "held_out": model.meta["held_out"], "history": model.meta["history"],
+               "held_out": model.meta["held_out"], "rescue_margin": model.rescue_margin, "history": model.meta["history"],
                "builtin_trees_held_out": model.meta.get("builtin_trees_held_out"), "seconds": model.meta["seconds"]}
     typer.echo(json.dumps(summary, indent=2))

@@ -74,6 +74,8 @@ class EncoderModel:
     feat_scale: np.ndarray
     line_threshold: float  # a line is noise when P(noise) >= line_threshold
     meta: dict[str, Any] = field(default_factory=dict)
+    # word-F1 rescue of pages the threshold would empty (`prox.builtin.predict.noisy_mask`); None: off
+    rescue_margin: float | None = None
     _module: Any = field(default=None, init=False, repr=False, compare=False)
     _device_modules: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -141,7 +143,8 @@ class EncoderModel:
             path = path / SHIPPED_MODEL
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = dict(self.meta, format_version=FORMAT_VERSION, config=asdict(self.cfg),
-                    line_threshold=self.line_threshold, state_keys=sorted(self.state))
+                    line_threshold=self.line_threshold, rescue_margin=self.rescue_margin,
+                    state_keys=sorted(self.state))
         arrays = {f"state.{k}": np.asarray(v, dtype=np.float32) for k, v in self.state.items()}
         arrays.update(feat_mean=self.feat_mean.astype(np.float32), feat_scale=self.feat_scale.astype(np.float32),
                       meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8))
@@ -161,7 +164,9 @@ class EncoderModel:
                 raise ValueError(f"{path}: encoder model format {meta.get('format_version')} != {FORMAT_VERSION}")
             state = {k: z[f"state.{k}"] for k in meta["state_keys"]}
             mean, scale = z["feat_mean"].astype(np.float64), z["feat_scale"].astype(np.float64)
-        return cls(SeqConfig(**meta["config"]), state, mean, scale, float(meta["line_threshold"]), meta)
+        margin = meta.get("rescue_margin")
+        return cls(SeqConfig(**meta["config"]), state, mean, scale, float(meta["line_threshold"]), meta,
+                   rescue_margin=None if margin is None else float(margin))
 
 
 def pad_batch(pages, feat_mean: np.ndarray, feat_scale: np.ndarray):

@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -156,7 +156,10 @@ def held_scores(pages: list[PageData], probs: list[np.ndarray], view: str) -> tu
 
 
 def train(rows: Sequence[LineRow], encoder, cfg: EncoderTrainConfig | None = None, meta: dict | None = None,
-          pages: list[PageData] | None = None) -> EncoderModel:
+          pages: list[PageData] | None = None, gold_texts: Mapping[str, str] | None = None) -> EncoderModel:
+    """Train the sequence model; epoch and threshold are chosen on the held-out pages, and with
+    ``gold_texts`` (row text -> gold main text) the word-F1 rescue margin too
+    (`prox.builtin.train.choose_rescue_margin`, on the held-out pages that have a gold text)."""
     import torch
 
     cfg = cfg or EncoderTrainConfig()
@@ -165,10 +168,11 @@ def train(rows: Sequence[LineRow], encoder, cfg: EncoderTrainConfig | None = Non
     t0 = time.time()
     pages = pages if pages is not None else build_pages(rows, encoder, cfg)
     fit = [p for p in pages if not p.held and (p.y >= 0).any()]
+    held_rows = [r for r, p in zip(rows, pages) if p.held]
     held = [p for p in pages if p.held]
     if not fit:
         raise ValueError("no labelled training pages")
-    if not held:  # tiny inputs: pick the threshold on the fitted pages
+    if not held:  # tiny inputs: pick the threshold on the fitted pages (and no rescue margin)
         held = fit
     feats = np.concatenate([p.feat for p in fit])
     mean = feats.mean(0)
@@ -221,6 +225,13 @@ def train(rows: Sequence[LineRow], encoder, cfg: EncoderTrainConfig | None = Non
     for v in sorted({p.view for p in held}):
         y_h, p_h = held_scores(held, probs, v)
         held_out[f"f1_{v or 'unnamed'}"] = round(f1_at(y_h, p_h, thr), 4)
+    if gold_texts and held_rows:
+        from prox.builtin.train import choose_rescue_margin, feature_words
+
+        rescue = choose_rescue_margin(((r, q, feature_words(p.feat), p.y) for r, p, q in zip(held_rows, held, probs)),
+                                      thr, gold_texts)
+        model.rescue_margin = rescue["margin"]
+        held_out["rescue"] = rescue
     sources = {r.source for r in rows if r.source}
     model.meta = dict(meta or {}, stack=cfg.stack, train_config={**asdict(cfg), "seq": asdict(seq)}, history=history,
                       held_out=held_out, fit_pages=len(fit), seconds=round(time.time() - t0),

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from prox.builtin import features as F
-from prox.builtin.predict import chunk_program
+from prox.builtin.predict import chunk_program, noisy_mask
 from prox.encoder.device import check_device
 from prox.refiners.options import parse_options
 
@@ -43,7 +43,7 @@ class EncoderRefiner:
 
     def __init__(self, model=None, *, builtin=None, encoder=None, line_threshold: float | None = None,
                  doc_threshold: float | None = None, protect_math: bool = True, normalize: bool = True,
-                 threads: int | None = None, device: str = "cpu") -> None:
+                 threads: int | None = None, device: str = "cpu", rescue_margin: float | None = None) -> None:
         import torch
 
         from prox.encoder.device import resolve_device
@@ -66,6 +66,7 @@ class EncoderRefiner:
             encoder = LineEncoder(max_tokens=int(self.model.meta.get("max_tokens", 48)), device=self.device)
         self.encoder = encoder  # one passed in (tests, a shared one) keeps its own device
         self.line_threshold = self.model.line_threshold if line_threshold is None else float(line_threshold)
+        self.rescue_margin = self.model.rescue_margin if rescue_margin is None else float(rescue_margin)
         self.protect_math = bool(protect_math)
         self.normalize = bool(normalize)
         self._cache: OrderedDict[str, EncodedDoc] = OrderedDict()
@@ -96,7 +97,8 @@ class EncoderRefiner:
         return [np.flatnonzero(self._noisy(d)).tolist() for d in self.analyze(texts)]
 
     def _noisy(self, doc: EncodedDoc) -> np.ndarray:
-        return (doc.probs >= self.line_threshold) & doc.removable
+        words = F.line_words(doc.base)
+        return noisy_mask(doc.probs, words, self.line_threshold, self.rescue_margin) & doc.removable
 
     def doc_programs(self, texts: Sequence[str]) -> list[str]:
         return self.builtin.doc_programs(texts)
@@ -120,6 +122,7 @@ class EncoderOptions:
     normalize: bool = True  # the builtin's learned junk prefix/suffix cuts on kept lines
     threads: int | None = None  # torch threads (default: torch's)
     device: str = "cpu"  # cpu, cuda, cuda:N or auto (cuda when available); on CUDA the base encoder runs in fp16
+    rescue_margin: float | None = None  # word-F1 rescue of pages the threshold would empty (default: the model's; inf: off)
 
     def __post_init__(self) -> None:  # checked by check_refiner_options too, before any model loads
         check_device(self.device)
@@ -130,7 +133,7 @@ def make_refiner(arg: str | None = None, **options: Any) -> EncoderRefiner:
     o = parse_options(EncoderOptions, options, refiner="encoder")
     return EncoderRefiner(o.model or arg, builtin=o.builtin, encoder=o.encoder, line_threshold=o.line_threshold,
                           doc_threshold=o.doc_threshold, protect_math=o.protect_math, normalize=o.normalize,
-                          threads=o.threads, device=o.device)
+                          threads=o.threads, device=o.device, rescue_margin=o.rescue_margin)
 
 
 make_refiner.options = EncoderOptions  # type: ignore[attr-defined]
