@@ -5,6 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
+from prox.builtin.features import protected_rows
 from prox.builtin.fragments import FragmentMatcher, normalizations
 from prox.program import BlankLines, DropDoc, KeepDoc, NoOp, Normalize, RemoveLines, format_program, line_ranges
 
@@ -77,6 +78,13 @@ def chunk_program(lines: Sequence[str], noisy: np.ndarray, *, protected: np.ndar
         ops += [Normalize(source, target) for source, target in cuts]
     ops += [RemoveLines(a, b) for a, b in ranges]
     return format_program(ops or [CLEAN_CHUNK])
+
+
+def document_chunk_programs(docs: Sequence, noisy: Sequence[np.ndarray], matcher: FragmentMatcher | None) -> list[list[str]]:
+    """Each analysed document's chunk stage as one program (line numbers are global, so it equals
+    the joined chunk programs): ``docs`` have ``lines`` and a base matrix ``base`` (formula lines
+    are never cut), ``noisy`` is each one's removal mask."""
+    return [[chunk_program(d.lines, mask, protected=protected_rows(d.base), matcher=matcher)] for d, mask in zip(docs, noisy)]
 
 
 def doc_program(keep: bool) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 
 from prox.builtin.model import BuiltinModel, DocAnalysis
 from prox.builtin import features as F
-from prox.builtin.predict import chunk_program, doc_program, noisy_mask
+from prox.builtin.predict import doc_program, document_chunk_programs, noisy_mask
 from prox.refiners.options import parse_options
 
 # Analyses kept between the doc and the chunk stage of the same documents.
@@ -73,13 +73,10 @@ class BuiltinRefiner:
         return [doc_program(p >= self.doc_threshold) for p in self.keep_probs(texts)]
 
     def chunk_programs(self, texts: Sequence[str]) -> list[list[str]]:
-        # One program per document: line numbers are global, so it equals the joined chunk programs.
-        out = []
         # junk prefixes/suffixes of the kept lines are cut where safe (`prox.builtin.fragments`)
         matcher = self.model.fragment_matcher if self.normalize else None
-        for doc in self.analyze(texts):
-            out.append([chunk_program(doc.lines, self.noisy(doc), protected=F.protected_rows(doc.base), matcher=matcher)])
-        return out
+        docs = self.analyze(texts)
+        return document_chunk_programs(docs, [self.noisy(d) for d in docs], matcher)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from prox.builtin import features as F
-from prox.builtin.predict import chunk_program
+from prox.builtin.predict import document_chunk_programs
 from prox.encoder.device import check_device
 from prox.refiners.options import parse_options
 
@@ -135,9 +135,7 @@ class CascadeRefiner:
 
     def chunk_programs(self, texts: Sequence[str]) -> list[list[str]]:
         matcher = self.builtin.model.fragment_matcher if self.normalize else None
-        docs = self.builtin.analyze(texts)
-        return [[chunk_program(doc.lines, noisy, protected=F.protected_rows(doc.base), matcher=matcher)]
-                for doc, noisy in zip(docs, self.noisy_masks(texts))]
+        return document_chunk_programs(self.builtin.analyze(texts), self.noisy_masks(texts), matcher)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from prox.builtin import features as F
-from prox.builtin.predict import chunk_program, noisy_mask
+from prox.builtin.predict import document_chunk_programs, noisy_mask
 from prox.encoder.device import check_device
 from prox.refiners.options import parse_options
 
@@ -104,11 +104,9 @@ class EncoderRefiner:
         return self.builtin.doc_programs(texts)
 
     def chunk_programs(self, texts: Sequence[str]) -> list[list[str]]:
-        out = []
         matcher = self.builtin.model.fragment_matcher if self.normalize else None
-        for doc in self.analyze(texts):
-            out.append([chunk_program(doc.lines, self._noisy(doc), protected=F.protected_rows(doc.base), matcher=matcher)])
-        return out
+        docs = self.analyze(texts)
+        return document_chunk_programs(docs, [self._noisy(d) for d in docs], matcher)
 
 
 @dataclass(frozen=True)
