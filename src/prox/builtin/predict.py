@@ -48,8 +48,11 @@ def noisy_mask(probs: np.ndarray, words: np.ndarray, threshold: float, rescue_ma
     if rescue_margin is None or not noisy.any():
         return noisy
     keep_prob = 1.0 - probs
+    current = expected_word_f1(keep_prob, words, ~noisy)
+    if 1.0 - current <= rescue_margin:  # no keep set beats an expected F1 of 1: skip the search
+        return noisy
     keep = best_expected_keep(keep_prob, words)
-    if expected_word_f1(keep_prob, words, keep) - expected_word_f1(keep_prob, words, ~noisy) > rescue_margin:
+    if expected_word_f1(keep_prob, words, keep) - current > rescue_margin:
         return noisy & ~keep
     return noisy
 
