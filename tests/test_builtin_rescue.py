@@ -13,7 +13,7 @@ from prox.builtin import features as F
 from prox.builtin.data import Loaded, line_row
 from prox.builtin.fragments import word_pages
 from prox.builtin.model import BuiltinModel
-from prox.builtin.predict import best_expected_keep, expected_word_f1, noisy_mask
+from prox.builtin.predict import best_expected_keep, expected_word_f1, noisy_mask, noisy_masks
 from prox.builtin.train import RESCUE_MARGINS, TrainConfig, train
 from prox.evaluate.metrics import word_prf
 from prox.records import load_records
@@ -75,6 +75,16 @@ def test_the_rescue_only_ever_keeps_more(lines, margin):
     rescued = noisy_mask(probs, words, THRESHOLD, margin)
     assert not (rescued & (probs < THRESHOLD)).any()
     assert (rescued <= (probs >= THRESHOLD)).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.floats(0, 1), st.integers(0, 60)), max_size=30), min_size=1, max_size=6),
+       st.sampled_from([None, -1.0, 0.0, 0.05, 0.2, math.inf]))
+def test_the_batch_decision_equals_the_per_document_one(docs, margin):
+    probs = [np.array([p for p, _ in d], dtype=float) for d in docs]
+    words = [np.array([w for _, w in d], dtype=float) for d in docs]
+    batch = noisy_masks(probs, words, THRESHOLD, margin)
+    assert [m.tolist() for m in batch] == [noisy_mask(p, w, THRESHOLD, margin).tolist() for p, w in zip(probs, words)]
 
 
 def _mean_word_f1(refiner: BuiltinRefiner, rows: list[dict]) -> float:

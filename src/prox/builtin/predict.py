@@ -57,6 +57,30 @@ def noisy_mask(probs: np.ndarray, words: np.ndarray, threshold: float, rescue_ma
     return noisy
 
 
+def noisy_masks(probs: Sequence[np.ndarray], words: Sequence[np.ndarray], threshold: float,
+                rescue_margin: float | None) -> list[np.ndarray]:
+    """`noisy_mask` of many documents at once (the same masks): the threshold and the expected
+    F1 of its removals are computed for the whole batch, the keep-set search runs only on the
+    documents where it could pay."""
+    noisy = [p >= threshold for p in probs]
+    if rescue_margin is None or not noisy:
+        return noisy
+    sizes = np.fromiter(map(len, probs), dtype=np.int64, count=len(probs))
+    doc = np.repeat(np.arange(len(probs)), sizes)
+    removed = np.concatenate(noisy)
+    w = np.concatenate(words).astype(np.float64)
+    qw = (1.0 - np.concatenate(probs)) * w
+    gold = np.bincount(doc, weights=qw, minlength=len(probs))
+    out = np.bincount(doc, weights=w * ~removed, minlength=len(probs))
+    hits = np.bincount(doc, weights=qw * ~removed, minlength=len(probs))
+    denom = out + gold
+    current = np.divide(2.0 * hits, denom, out=np.ones(len(probs)), where=denom > 0)
+    any_removed = np.bincount(doc, weights=removed, minlength=len(probs)) > 0
+    for i in np.flatnonzero(any_removed & (1.0 - current > rescue_margin)):
+        noisy[i] = noisy_mask(probs[i], words[i], threshold, rescue_margin)
+    return noisy
+
+
 def noisy_ranges(lines: Sequence[str], noisy: np.ndarray, *, bridge_blank: bool = True) -> list[tuple[int, int]]:
     """Merge noisy line indices into inclusive ranges (blank lines between two noisy lines join them)."""
     return line_ranges(np.flatnonzero(noisy).tolist(), BlankLines(lines) if bridge_blank else ())

@@ -14,7 +14,7 @@ import numpy as np
 
 from prox.builtin.model import BuiltinModel, DocAnalysis
 from prox.builtin import features as F
-from prox.builtin.predict import doc_program, document_chunk_programs, noisy_mask
+from prox.builtin.predict import doc_program, document_chunk_programs, noisy_masks
 from prox.refiners.options import parse_options
 
 # Analyses kept between the doc and the chunk stage of the same documents.
@@ -60,11 +60,12 @@ class BuiltinRefiner:
 
     def noisy_lines(self, texts: Sequence[str]) -> list[list[int]]:
         """Predicted noisy line indices of each text (before range merging)."""
-        return [np.flatnonzero(self.noisy(d)).tolist() for d in self.analyze(texts)]
+        return [np.flatnonzero(m).tolist() for m in self.noisy(self.analyze(texts))]
 
-    def noisy(self, doc: DocAnalysis) -> np.ndarray:
-        """The lines of an analysed document to remove (`prox.builtin.predict.noisy_mask`)."""
-        return noisy_mask(doc.probs, F.line_words(doc.base), self.line_threshold, self.rescue_margin)
+    def noisy(self, docs: Sequence[DocAnalysis]) -> list[np.ndarray]:
+        """The lines of analysed documents to remove (`prox.builtin.predict.noisy_mask`)."""
+        return noisy_masks([d.probs for d in docs], [F.line_words(d.base) for d in docs], self.line_threshold,
+                           self.rescue_margin)
 
     def keep_probs(self, texts: Sequence[str]) -> list[float]:
         return self.model.doc_keep_probs(self.analyze(texts)).tolist()
@@ -76,7 +77,7 @@ class BuiltinRefiner:
         # junk prefixes/suffixes of the kept lines are cut where safe (`prox.builtin.fragments`)
         matcher = self.model.fragment_matcher if self.normalize else None
         docs = self.analyze(texts)
-        return document_chunk_programs(docs, [self.noisy(d) for d in docs], matcher)
+        return document_chunk_programs(docs, self.noisy(docs), matcher)
 
 
 @dataclass(frozen=True)

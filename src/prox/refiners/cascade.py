@@ -107,9 +107,9 @@ class CascadeRefiner:
         """The cascade's noisy-line mask of each text (before range merging); updates the counters."""
         docs = self.builtin.analyze(texts)
         masks, unsure = [], []
-        for doc in docs:
+        for doc, builtin_noisy in zip(docs, self.builtin.noisy(docs)):
             removable = self._removable(doc)
-            masks.append(self.builtin.noisy(doc) & removable)  # the builtin's decision; protected even at threshold 0
+            masks.append(builtin_noisy & removable)  # the builtin's decision; protected even at threshold 0
             u = self.unsure_lines(doc)
             unsure.append(u)
             self.pages += 1
