@@ -126,11 +126,13 @@ def _pair_children(t: "Trees") -> tuple[np.ndarray, ...]:
             np.array(left, dtype=np.int64), np.array(value, dtype=np.float64), np.array(roots, dtype=np.int64))
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like ``np.savez_compressed`` but byte-reproducible (fixed member timestamps)."""
+def write_npz(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """A model file: the arrays plus ``meta`` as a JSON member. Like ``np.savez_compressed`` but
+    byte-reproducible (fixed member timestamps, sorted JSON keys); `read_npz` reads it back."""
     import io
     import zipfile
 
+    arrays = dict(arrays, meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8))
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(arrays):
             buf = io.BytesIO()
@@ -138,6 +140,19 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, buf.getvalue())
+
+
+def read_npz(path: Path, what: str, version: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays and the JSON meta of a `write_npz` file (no pickle), after checking that it exists
+    and that its ``meta.format_version`` is ``version`` (``what`` names the model in errors)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} model not found: {path}")
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+    if meta.get("format_version") != version:
+        raise ValueError(f"{path}: {what} model format {meta.get('format_version')} != {version}")
+    return arrays, meta
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -265,12 +280,11 @@ class BuiltinModel:
             tree_threshold=self.trees.threshold.astype(np.float64),
             tree_left=self.trees.left, tree_right=self.trees.right,
             tree_value=self.trees.value.astype(np.float32), tree_roots=self.trees.roots,
-            meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8),
         )
         if self.doc is not None:
             meta_doc = np.array([self.doc.intercept, self.doc.threshold])
             arrays.update(doc_mean=self.doc.mean, doc_scale=self.doc.scale, doc_coef=self.doc.coef, doc_scalars=meta_doc)
-        write_npz(path, arrays)
+        write_npz(path, arrays, meta)
         return path
 
     @classmethod
@@ -278,27 +292,22 @@ class BuiltinModel:
         path = Path(path) if path is not None else shipped_model_path()
         if path.is_dir():
             path = path / SHIPPED_MODEL
-        if not path.is_file():
-            raise FileNotFoundError(f"builtin model not found: {path}")
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(z["meta"].tobytes().decode("utf-8"))
-            if meta.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"{path}: builtin model format {meta.get('format_version')} != {FORMAT_VERSION}")
-            if meta.get("line_features") != F.LINE_FEATURES or meta.get("doc_features") != F.DOC_FEATURES:
-                raise ValueError(f"{path}: model was trained with different features; retrain it")
-            raw = z["token_vocab"].tobytes().decode("utf-8")
-            tokens = raw.split("\n") if raw else []
-            vocab = dict(zip(tokens, z["token_weights"].astype(np.float64).tolist()))
-            trees = Trees(
-                feature=z["tree_feature"].astype(np.int64), threshold=z["tree_threshold"].astype(np.float64),
-                left=z["tree_left"].astype(np.int64), right=z["tree_right"].astype(np.int64),
-                value=z["tree_value"].astype(np.float64), roots=z["tree_roots"].astype(np.int64),
-                depth=int(meta["tree_depth"]), baseline=float(meta["tree_baseline"]),
-            )
-            doc = None
-            if "doc_coef" in z.files:
-                intercept, threshold = z["doc_scalars"].tolist()
-                doc = DocModel(z["doc_mean"], z["doc_scale"], z["doc_coef"], float(intercept), float(threshold))
+        z, meta = read_npz(path, "builtin", FORMAT_VERSION)
+        if meta.get("line_features") != F.LINE_FEATURES or meta.get("doc_features") != F.DOC_FEATURES:
+            raise ValueError(f"{path}: model was trained with different features; retrain it")
+        raw = z["token_vocab"].tobytes().decode("utf-8")
+        tokens = raw.split("\n") if raw else []
+        vocab = dict(zip(tokens, z["token_weights"].astype(np.float64).tolist()))
+        trees = Trees(
+            feature=z["tree_feature"].astype(np.int64), threshold=z["tree_threshold"].astype(np.float64),
+            left=z["tree_left"].astype(np.int64), right=z["tree_right"].astype(np.int64),
+            value=z["tree_value"].astype(np.float64), roots=z["tree_roots"].astype(np.int64),
+            depth=int(meta["tree_depth"]), baseline=float(meta["tree_baseline"]),
+        )
+        doc = None
+        if "doc_coef" in z:
+            intercept, threshold = z["doc_scalars"].tolist()
+            doc = DocModel(z["doc_mean"], z["doc_scale"], z["doc_coef"], float(intercept), float(threshold))
         fragments = [Fragment(str(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in meta.get("fragments") or []]
         return cls(vocab=vocab, token_bias=float(meta["token_bias"]), trees=trees, fragments=fragments,
                    line_threshold=float(meta["line_threshold"]), doc=doc, meta=meta,

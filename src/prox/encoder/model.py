@@ -9,7 +9,6 @@ comment / spec / related blocks begin; a linear head gives P(noise) per line.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from prox.builtin.model import write_npz
+from prox.builtin.model import read_npz, write_npz
 
 FORMAT_VERSION = 1
 SHIPPED_MODEL = "encoder.npz"
@@ -146,9 +145,8 @@ class EncoderModel:
                     line_threshold=self.line_threshold, rescue_margin=self.rescue_margin,
                     state_keys=sorted(self.state))
         arrays = {f"state.{k}": np.asarray(v, dtype=np.float32) for k, v in self.state.items()}
-        arrays.update(feat_mean=self.feat_mean.astype(np.float32), feat_scale=self.feat_scale.astype(np.float32),
-                      meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8))
-        write_npz(path, arrays)  # byte-reproducible, like the builtin model file
+        arrays.update(feat_mean=self.feat_mean.astype(np.float32), feat_scale=self.feat_scale.astype(np.float32))
+        write_npz(path, arrays, meta)  # byte-reproducible, like the builtin model file
         return path
 
     @classmethod
@@ -156,14 +154,9 @@ class EncoderModel:
         path = Path(path) if path is not None else shipped_model_path()
         if path.is_dir():
             path = path / SHIPPED_MODEL
-        if not path.is_file():
-            raise FileNotFoundError(f"encoder model not found: {path}")
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(z["meta"].tobytes().decode("utf-8"))
-            if meta.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"{path}: encoder model format {meta.get('format_version')} != {FORMAT_VERSION}")
-            state = {k: z[f"state.{k}"] for k in meta["state_keys"]}
-            mean, scale = z["feat_mean"].astype(np.float64), z["feat_scale"].astype(np.float64)
+        z, meta = read_npz(path, "encoder", FORMAT_VERSION)
+        state = {k: z[f"state.{k}"] for k in meta["state_keys"]}
+        mean, scale = z["feat_mean"].astype(np.float64), z["feat_scale"].astype(np.float64)
         margin = meta.get("rescue_margin")
         return cls(SeqConfig(**meta["config"]), state, mean, scale, float(meta["line_threshold"]), meta,
                    rescue_margin=None if margin is None else float(margin))
