@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -105,6 +106,13 @@ def word_pages(rows: Iterable[dict]) -> Iterable[tuple[str, str, str]]:
         text, gold = row.get("text"), row.get("gold_text")
         if isinstance(text, str) and isinstance(gold, str):
             yield str(row.get("doc_id") or str(row.get("id", "")).rsplit(":", 1)[0]), text, gold
+
+
+def load_word_pages(paths: Iterable[str | Path]) -> list[tuple[str, str, str]]:
+    """`word_pages` of record files (`prox train builtin|encoder --words`)."""
+    from prox.records import load_records
+
+    return [page for path in paths for page in word_pages(load_records(path))]
 
 
 def _regex(pattern: str) -> str:

@@ -67,16 +67,11 @@ def train_builtin(
                        "doc_source": doc_source or [], "doc_split": doc_split},
         "skipped": data.skipped,
     }
-    pages = []
-    if words:
-        from prox.builtin.fragments import word_pages
-        from prox.records import load_records
+    from prox.builtin.fragments import load_word_pages, mine
 
-        pages = [page for path in words for page in word_pages(load_records(path))]
+    pages = load_word_pages(words or [])
     model = train(data.lines, data.docs, cfg, meta=meta, gold_texts={text: gold for _, text, gold in pages})
     if words:
-        from prox.builtin.fragments import mine
-
         model.fragments = mine(pages)
         model.meta["trained_on"]["words"] = [str(p) for p in words]
     path = model.save(output)

@@ -63,12 +63,10 @@ def train_encoder(
         save_cache(embed_cache, encoder)
     meta = {"trained_on": {"lines": [str(p) for p in lines], "wet_share": wet_share, "rows": len(data.lines)},
             "skipped": data.skipped}
-    gold_texts = {}
-    if words:
-        from prox.builtin.fragments import word_pages
-        from prox.records import load_records
+    from prox.builtin.fragments import load_word_pages
 
-        gold_texts = {text: gold for path in words for _, text, gold in word_pages(load_records(path))}
+    gold_texts = {text: gold for _, text, gold in load_word_pages(words or [])}
+    if words:
         meta["trained_on"]["words"] = [str(p) for p in words]
     model = train(data.lines, encoder, cfg, meta=meta, pages=pages, gold_texts=gold_texts)
     if compare_builtin:

@@ -118,8 +118,7 @@ class CascadeRefiner:
         send = [i for i, u in enumerate(unsure) if u.any()]
         self.pages_to_encoder += len(send)
         if send:
-            for i, enc in zip(send, self.encoder.analyze([texts[i] for i in send])):
-                enc_noisy = self.encoder._noisy(enc)
+            for i, enc_noisy in zip(send, self.encoder.noisy(self.encoder.analyze([texts[i] for i in send]))):
                 if self.encoder_lines == "all":
                     masks[i] = enc_noisy
                 else:

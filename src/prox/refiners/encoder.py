@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from prox.builtin import features as F
-from prox.builtin.predict import document_chunk_programs, noisy_mask
+from prox.builtin.predict import document_chunk_programs, noisy_masks
 from prox.encoder.device import check_device
 from prox.refiners.options import parse_options
 
@@ -94,11 +94,13 @@ class EncoderRefiner:
         return out
 
     def noisy_lines(self, texts: Sequence[str]) -> list[list[int]]:
-        return [np.flatnonzero(self._noisy(d)).tolist() for d in self.analyze(texts)]
+        return [np.flatnonzero(m).tolist() for m in self.noisy(self.analyze(texts))]
 
-    def _noisy(self, doc: EncodedDoc) -> np.ndarray:
-        words = F.line_words(doc.base)
-        return noisy_mask(doc.probs, words, self.line_threshold, self.rescue_margin) & doc.removable
+    def noisy(self, docs: Sequence[EncodedDoc]) -> list[np.ndarray]:
+        """The lines of encoded documents to remove (`prox.builtin.predict.noisy_mask`, the builtin's rule)."""
+        masks = noisy_masks([d.probs for d in docs], [F.line_words(d.base) for d in docs], self.line_threshold,
+                            self.rescue_margin)
+        return [m & d.removable for m, d in zip(masks, docs)]
 
     def doc_programs(self, texts: Sequence[str]) -> list[str]:
         return self.builtin.doc_programs(texts)
@@ -106,7 +108,7 @@ class EncoderRefiner:
     def chunk_programs(self, texts: Sequence[str]) -> list[list[str]]:
         matcher = self.builtin.model.fragment_matcher if self.normalize else None
         docs = self.analyze(texts)
-        return document_chunk_programs(docs, [self._noisy(d) for d in docs], matcher)
+        return document_chunk_programs(docs, self.noisy(docs), matcher)
 
 
 @dataclass(frozen=True)
