@@ -81,6 +81,16 @@ def noisy_masks(probs: Sequence[np.ndarray], words: Sequence[np.ndarray], thresh
     return noisy
 
 
+def removable_lines(n_lines: int, nonblank: np.ndarray, base: np.ndarray, protect_math: bool) -> np.ndarray:
+    """Bool per line: a line a refiner may remove (non-blank and, with ``protect_math``, without
+    formula evidence: `features.protected_rows`)."""
+    removable = np.zeros(n_lines, dtype=bool)
+    removable[nonblank] = True
+    if protect_math:
+        removable[protected_rows(base)] = False
+    return removable
+
+
 def noisy_ranges(lines: Sequence[str], noisy: np.ndarray, *, bridge_blank: bool = True) -> list[tuple[int, int]]:
     """Merge noisy line indices into inclusive ranges (blank lines between two noisy lines join them)."""
     return line_ranges(np.flatnonzero(noisy).tolist(), BlankLines(lines) if bridge_blank else ())

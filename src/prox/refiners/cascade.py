@@ -24,8 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from prox.builtin import features as F
-from prox.builtin.predict import document_chunk_programs
+from prox.builtin.predict import document_chunk_programs, removable_lines
 from prox.encoder.device import check_device
 from prox.refiners.options import parse_options
 
@@ -87,15 +86,12 @@ class CascadeRefiner:
 
     # ------------------------------------------------------------------ decisions
     def _removable(self, doc) -> np.ndarray:
-        removable = np.zeros(len(doc.lines), dtype=bool)
-        removable[doc.nonblank] = True
-        if self.protect_math:
-            removable[F.protected_rows(doc.base)] = False
-        return removable
+        return removable_lines(len(doc.lines), doc.nonblank, doc.base, self.protect_math)
 
-    def unsure_lines(self, doc) -> np.ndarray:
+    def unsure_lines(self, doc, removable: np.ndarray | None = None) -> np.ndarray:
         """Bool per line of a builtin `DocAnalysis`: removable and inside the band."""
-        removable = self._removable(doc)
+        if removable is None:
+            removable = self._removable(doc)
         if self.margin <= 0 or not removable.any():
             return np.zeros(len(doc.lines), dtype=bool)
         if math.isinf(self.margin):
@@ -110,7 +106,7 @@ class CascadeRefiner:
         for doc, builtin_noisy in zip(docs, self.builtin.noisy(docs)):
             removable = self._removable(doc)
             masks.append(builtin_noisy & removable)  # the builtin's decision; protected even at threshold 0
-            u = self.unsure_lines(doc)
+            u = self.unsure_lines(doc, removable)
             unsure.append(u)
             self.pages += 1
             self.lines += int(removable.sum())

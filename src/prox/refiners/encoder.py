@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from prox.builtin import features as F
-from prox.builtin.predict import document_chunk_programs, noisy_masks
+from prox.builtin.predict import document_chunk_programs, noisy_masks, removable_lines
 from prox.encoder.device import check_device
 from prox.refiners.options import parse_options
 
@@ -82,10 +82,7 @@ class EncoderRefiner:
             for text, page, pr in zip(missing, pages, probs):
                 full = np.zeros(len(page.lines))
                 full[page.nonblank] = pr
-                removable = np.zeros(len(page.lines), dtype=bool)
-                removable[page.nonblank] = True
-                if self.protect_math:
-                    removable[F.protected_rows(page.base)] = False
+                removable = removable_lines(len(page.lines), page.nonblank, page.base, self.protect_math)
                 full[~removable] = 0.0
                 self._cache[text] = EncodedDoc(page.lines, page.base, full, removable)
         out = [self._cache[t] for t in texts]
