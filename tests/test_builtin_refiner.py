@@ -150,3 +150,8 @@ def test_model_round_trip_is_exact(refiner, tmp_path):
     b = [d.probs for d in again.analyze(texts)]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert path.read_bytes() == refiner.model.save(tmp_path / "copy2.npz").read_bytes()
+
+
+def test_saving_the_shipped_model_writes_the_shipped_file(tmp_path):
+    shipped = shipped_model_path()
+    assert BuiltinModel.load(shipped).save(tmp_path / "copy.npz").read_bytes() == shipped.read_bytes()

@@ -278,8 +278,10 @@ class BuiltinModel:
             token_weights=np.array([self.vocab[t] for t in tokens], dtype=np.float32),
             tree_feature=self.trees.feature.astype(np.int16 if len(F.LINE_FEATURES) < 32000 else np.int32),
             tree_threshold=self.trees.threshold.astype(np.float64),
-            tree_left=self.trees.left, tree_right=self.trees.right,
-            tree_value=self.trees.value.astype(np.float32), tree_roots=self.trees.roots,
+            # node indices are stored as int32 whatever width they were loaded or built with, so
+            # saving a loaded model writes the file it came from
+            tree_left=self.trees.left.astype(np.int32), tree_right=self.trees.right.astype(np.int32),
+            tree_value=self.trees.value.astype(np.float32), tree_roots=self.trees.roots.astype(np.int32),
         )
         if self.doc is not None:
             meta_doc = np.array([self.doc.intercept, self.doc.threshold])
