@@ -23,6 +23,7 @@ between the page's token stream and the gold's (difflib, no autojunk; the README
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import gzip
 import json
@@ -38,7 +39,7 @@ from prox.builtin.data import Loaded, load_docs, load_lines
 from prox.builtin.mathpages import MATH_SOURCE, MathPageConfig, build_pages
 from prox.builtin.model import BuiltinModel
 from prox.builtin.predict import best_expected_keep, noisy_mask
-from prox.builtin.train import TrainConfig, best_threshold, feature_words, prepare_line_data
+from prox.builtin.train import TrainConfig, best_threshold, feature_words, out_of_fold_probs, prepare_line_data
 from prox.evaluate.metrics import word_prf
 
 BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
@@ -84,18 +85,6 @@ def smoothed(p: np.ndarray, w: np.ndarray, threshold: float, switch_cost: float)
     return state.astype(bool)
 
 
-def oof_logits(X, y, fold, weight, folds, **hgb) -> np.ndarray:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    lab = y >= 0
-    out = np.zeros(len(y))
-    for k in range(folds):
-        tr, te = lab & (fold != k), fold == k
-        model = HistGradientBoostingClassifier(early_stopping=False, **hgb)
-        out[te] = model.fit(X[tr], y[tr], sample_weight=weight[tr]).decision_function(X[te])
-    return out
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
@@ -115,14 +104,11 @@ def main() -> int:
     rows = data.lines
     cfg = TrainConfig(seed=0)
     shipped = BuiltinModel.load()
-    hgb = dict(learning_rate=cfg.learning_rate, max_leaf_nodes=cfg.max_leaf_nodes, max_depth=cfg.max_depth,
-               min_samples_leaf=cfg.min_samples_leaf, l2_regularization=cfg.l2, random_state=cfg.seed)
     with threadpool_limits(args.threads):
         _, _, d = prepare_line_data(rows, cfg)
         weight = np.array([r.weight for r in rows])[d.row]
-        logits = {"shipped design": oof_logits(d.X, d.y, d.fold, weight, cfg.folds, max_iter=cfg.trees, **hgb),
-                  "300 trees": oof_logits(d.X, d.y, d.fold, weight, cfg.folds,
-                                          **{**hgb, "max_iter": 300, "learning_rate": 0.1})}
+        probs = {"shipped design": out_of_fold_probs(d, weight, cfg),
+                 "300 trees": out_of_fold_probs(d, weight, dataclasses.replace(cfg, trees=300, learning_rate=0.1))}
     print(f"out-of-fold line model fitted ({time.time() - t0:.0f} s)", flush=True)
 
     gold_of = {}
@@ -148,18 +134,18 @@ def main() -> int:
 
     # coverage calibration: P(noise) -> expected share of the line's words in the gold, other folds only
     expected_share = {}
-    for name, z in logits.items():
-        q = np.zeros(len(z))
+    for name, p in probs.items():
+        q = np.zeros(len(p))
         for k in range(cfg.folds):
             fit = on_page & (d.fold != k)
             iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1, increasing=False)
-            iso.fit(z[fit], coverage[fit], sample_weight=np.maximum(words[fit], 0.5))
-            q[d.fold == k] = iso.predict(z[d.fold == k])
+            iso.fit(p[fit], coverage[fit], sample_weight=np.maximum(words[fit], 0.5))
+            q[d.fold == k] = iso.predict(p[d.fold == k])
         expected_share[name] = q
 
     dclm = (d.y >= 0) & (d.view == "dclm")
     margin = shipped.rescue_margin
-    thresholds = {name: best_threshold(d.y[dclm], 1 / (1 + np.exp(-z[dclm])))[0] for name, z in logits.items()}
+    thresholds = {name: best_threshold(d.y[dclm], p[dclm])[0] for name, p in probs.items()}
 
     def rule_threshold(name):
         return lambda s, p, w: p >= thresholds[name]
@@ -184,7 +170,7 @@ def main() -> int:
     }
     print(f"\n{'rule (train pages, out-of-fold)':<52} {'word F1 dclm':>12} {'wet':>7} {'line F1 dclm':>13} {'wet':>7}")
     for label, (name, rule) in rules.items():
-        p_all = 1 / (1 + np.exp(-logits[name]))
+        p_all = probs[name]
         word_f1: dict[str, list[float]] = {}
         counts: dict[str, list[int]] = {}
         for row, s, texts, gold in pages:

@@ -255,27 +255,36 @@ def choose_rescue_margin(pages: Iterable[RescuePage], threshold: float, gold_tex
                        "line_f1": {v: round(f, 4) for v, f in sorted(line_f1(c).items())}} for c in candidates]}
 
 
+def line_classifier(cfg: TrainConfig):
+    """The unfitted boosted trees of the line model."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_iter=cfg.trees, learning_rate=cfg.learning_rate, max_leaf_nodes=cfg.max_leaf_nodes,
+        max_depth=cfg.max_depth, min_samples_leaf=cfg.min_samples_leaf, l2_regularization=cfg.l2,
+        early_stopping=False, random_state=cfg.seed,
+    )
+
+
+def out_of_fold_probs(data: LineData, weight: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    """P(noise) of every line of ``data`` (labelled or not) from the `line_classifier` fitted on
+    the labelled lines of the other folds."""
+    lab = data.y >= 0
+    probs = np.zeros(len(data.y))
+    for k in range(cfg.folds):
+        tr, te = lab & (data.fold != k), data.fold == k
+        probs[te] = line_classifier(cfg).fit(data.X[tr], data.y[tr], sample_weight=weight[tr]).predict_proba(data.X[te])[:, 1]
+    return probs
+
+
 def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig,
                      gold_texts: Mapping[str, str] | None = None) -> tuple[dict[str, float], float, Trees, float, dict]:
     _require_sklearn()
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     t0 = time.time()
     weights, token_bias, data = prepare_line_data(rows, cfg)
-
-    def hgb():
-        return HistGradientBoostingClassifier(
-            max_iter=cfg.trees, learning_rate=cfg.learning_rate, max_leaf_nodes=cfg.max_leaf_nodes,
-            max_depth=cfg.max_depth, min_samples_leaf=cfg.min_samples_leaf, l2_regularization=cfg.l2,
-            early_stopping=False, random_state=cfg.seed,
-        )
-
     lab = data.y >= 0
     weight = np.array([r.weight for r in rows])[data.row]
-    oof_p = np.zeros(len(data.y))
-    for k in range(cfg.folds):
-        tr, te = lab & (data.fold != k), data.fold == k
-        oof_p[te] = hgb().fit(data.X[tr], data.y[tr], sample_weight=weight[tr]).predict_proba(data.X[te])[:, 1]
+    oof_p = out_of_fold_probs(data, weight, cfg)
     all_lines, all_oof_p = data, oof_p
     data = LineData(data.X[lab], data.y[lab], data.fold[lab], data.row[lab], data.view[lab])
     oof_p = oof_p[lab]
@@ -294,7 +303,7 @@ def train_line_model(rows: Sequence[LineRow], cfg: TrainConfig,
     if gold_texts:
         cv["rescue"] = choose_rescue_margin(rescue_pages(rows, all_lines, all_oof_p), threshold, gold_texts)
         log.info("rescue: %s (%.1fs)", cv["rescue"], time.time() - t0)
-    final = hgb().fit(data.X, data.y, sample_weight=weight[lab])
+    final = line_classifier(cfg).fit(data.X, data.y, sample_weight=weight[lab])
     return weights, token_bias, Trees.from_sklearn(final), threshold, cv
 
 
