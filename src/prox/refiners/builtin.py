@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,9 +15,7 @@ from prox.builtin.model import BuiltinModel, DocAnalysis
 from prox.builtin import features as F
 from prox.builtin.predict import doc_program, document_chunk_programs, noisy_masks
 from prox.refiners.options import parse_options
-
-# Analyses kept between the doc and the chunk stage of the same documents.
-CACHE_DOCS = 4096
+from prox.refiners.stage_cache import StageCache
 
 
 class BuiltinRefiner:
@@ -46,17 +43,10 @@ class BuiltinRefiner:
         self.rescue_margin = self.model.rescue_margin if rescue_margin is None else float(rescue_margin)
         self.protect_math = bool(protect_math)
         self.normalize = bool(normalize)
-        self._cache: OrderedDict[str, DocAnalysis] = OrderedDict()
+        self._cache: StageCache[DocAnalysis] = StageCache()
 
     def analyze(self, texts: Sequence[str]) -> list[DocAnalysis]:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            for text, doc in zip(missing, self.model.analyze(missing, protect_math=self.protect_math)):
-                self._cache[text] = doc
-        out = [self._cache[t] for t in texts]
-        while len(self._cache) > max(CACHE_DOCS, len(texts)):
-            self._cache.popitem(last=False)
-        return out
+        return self._cache.get(texts, lambda missing: self.model.analyze(missing, protect_math=self.protect_math))
 
     def noisy_lines(self, texts: Sequence[str]) -> list[list[int]]:
         """Predicted noisy line indices of each text (before range merging)."""

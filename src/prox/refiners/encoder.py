@@ -15,7 +15,6 @@ model run; on CUDA the base encoder runs in float16 (`prox.encoder.device`, docs
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -25,9 +24,7 @@ from prox.builtin import features as F
 from prox.builtin.predict import document_chunk_programs, noisy_masks, removable_lines
 from prox.encoder.device import check_device
 from prox.refiners.options import parse_options
-
-# Pages kept between the doc and the chunk stage of the same documents.
-CACHE_DOCS = 4096
+from prox.refiners.stage_cache import StageCache
 
 
 @dataclass
@@ -69,25 +66,24 @@ class EncoderRefiner:
         self.rescue_margin = self.model.rescue_margin if rescue_margin is None else float(rescue_margin)
         self.protect_math = bool(protect_math)
         self.normalize = bool(normalize)
-        self._cache: OrderedDict[str, EncodedDoc] = OrderedDict()
+        self._cache: StageCache[EncodedDoc] = StageCache()
 
     def analyze(self, texts: Sequence[str]) -> list[EncodedDoc]:
+        return self._cache.get(texts, self._encode)
+
+    def _encode(self, texts: list[str]) -> list[EncodedDoc]:
         from prox.encoder.inputs import attach_embeddings, builtin_features
 
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            pages = builtin_features(self.builtin.model, missing, stack=bool(self.model.meta.get("stack", False)))
-            attach_embeddings(pages, self.encoder)
-            probs = self.model.line_probs([(p.emb, p.feat) for p in pages], device=self.device)
-            for text, page, pr in zip(missing, pages, probs):
-                full = np.zeros(len(page.lines))
-                full[page.nonblank] = pr
-                removable = removable_lines(len(page.lines), page.nonblank, page.base, self.protect_math)
-                full[~removable] = 0.0
-                self._cache[text] = EncodedDoc(page.lines, page.base, full, removable)
-        out = [self._cache[t] for t in texts]
-        while len(self._cache) > max(CACHE_DOCS, len(texts)):
-            self._cache.popitem(last=False)
+        pages = builtin_features(self.builtin.model, texts, stack=bool(self.model.meta.get("stack", False)))
+        attach_embeddings(pages, self.encoder)
+        probs = self.model.line_probs([(p.emb, p.feat) for p in pages], device=self.device)
+        out = []
+        for page, pr in zip(pages, probs):
+            full = np.zeros(len(page.lines))
+            full[page.nonblank] = pr
+            removable = removable_lines(len(page.lines), page.nonblank, page.base, self.protect_math)
+            full[~removable] = 0.0
+            out.append(EncodedDoc(page.lines, page.base, full, removable))
         return out
 
     def noisy_lines(self, texts: Sequence[str]) -> list[list[int]]:
